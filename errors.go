@@ -1,0 +1,51 @@
+package zohoquota
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrQuotaExhausted is wrapped by every refusal of the quota: the local ledger's,
+// a deadline that ends before the units could be admitted, and the server's own 429.
+var ErrQuotaExhausted = errors.New("zohoquota: quota exhausted")
+
+// ErrCostAboveLimit is returned at once for a cost that no window could ever admit.
+var ErrCostAboveLimit = errors.New("zohoquota: cost above the quota's whole limit")
+
+// ErrStoreUnavailable is wrapped when the Store cannot be reached and the limiter
+// fails closed (the default; see WithFailOpen).
+var ErrStoreUnavailable = errors.New("zohoquota: quota store unavailable")
+
+// QuotaError is a refusal of the quota. It wraps ErrQuotaExhausted; errors.As gives
+// the moment the call could succeed.
+type QuotaError struct {
+	Key     string    // the budget's key (the organization)
+	Cost    int       // units asked for
+	Used    int       // units spent in the window when refused
+	Limit   int       // units the window admits
+	ResetAt time.Time // earliest moment Cost units could be admitted
+	// Deadline is set when the caller's context would have ended before ResetAt.
+	Deadline time.Time
+	// Server is true when Zoho refused the call (HTTP 429 or a v1 limit code).
+	Server bool
+}
+
+func (e *QuotaError) Error() string {
+	who := "local ledger"
+	if e.Server {
+		who = "server"
+	}
+	msg := fmt.Sprintf("zohoquota: quota exhausted for %q (%s): %d of %d used, %d more admitted at %s",
+		e.Key, who, e.Used, e.Limit, e.Cost, e.ResetAt.Format(time.RFC3339))
+	if !e.Deadline.IsZero() {
+		msg += ", after the context deadline " + e.Deadline.Format(time.RFC3339)
+	}
+	return msg
+}
+
+// Unwrap returns ErrQuotaExhausted.
+func (e *QuotaError) Unwrap() error { return ErrQuotaExhausted }
+
+// RetryAfter returns how long after now the call could succeed.
+func (e *QuotaError) RetryAfter(now time.Time) time.Duration { return max(0, e.ResetAt.Sub(now)) }

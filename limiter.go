@@ -1,0 +1,452 @@
+package zohoquota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// A Limiter keeps an integration inside one Zoho CRM organization's quota.
+//
+// It holds three things: an integer ledger of the units spent in the quota's window
+// (requests per calendar day for the v1 API, credits over a rolling 24 hours for the
+// current API), kept in a Store so that several processes can share it; an optional
+// token bucket from golang.org/x/time/rate that paces the rest of the budget over
+// the rest of the window (WithPacing); and the concurrency slots the edition allows.
+//
+// Allow and AllowN never block: they admit the units now or report false. Wait and
+// WaitN block until the units are admitted, but return a *QuotaError at once when the
+// context's deadline ends before that could happen. Acquire does what WaitN does and
+// also holds a concurrency slot until the returned release func is called; slots are
+// waited for, the quota is not. Units refused are never consumed.
+//
+// A Limiter runs no goroutines of its own (a lease renewer runs only while a shared
+// store's slot is held) and is safe for use by multiple goroutines.
+type Limiter struct {
+	quota    Quota
+	store    Store
+	key      string
+	slotKey  string
+	mem      *ledger // the ledger itself when the store is a *MemoryStore: no lookups
+	pacer    *rate.Limiter
+	burst    int
+	failOpen float64
+	local    *ledger // the fail-open budget
+	slotPoll time.Duration
+	logger   *slog.Logger
+
+	mu        sync.Mutex
+	localMode bool // the store failed and the limiter runs on its local budget
+}
+
+// An Option configures a Limiter.
+type Option func(*Limiter) error
+
+// WithStore keeps the ledger in s instead of a new in-process MemoryStore.
+func WithStore(s Store) Option {
+	return func(l *Limiter) error {
+		if s == nil {
+			return errors.New("zohoquota: WithStore(nil): need a store")
+		}
+		l.store = s
+		return nil
+	}
+}
+
+// WithKey names the budget in the store: one key per Zoho organization, so that
+// tenants never share a budget by accident. The default is "default".
+func WithKey(org string) Option {
+	return func(l *Limiter) error {
+		if org == "" {
+			return errors.New("zohoquota: WithKey(\"\"): need a non-empty key")
+		}
+		l.key = org
+		return nil
+	}
+}
+
+// WithSlotKey names the concurrency slots. Zoho counts calls in flight per user per
+// OAuth client, so give each user/client pair its own; the default is the quota key.
+func WithSlotKey(userAndClient string) Option {
+	return func(l *Limiter) error {
+		if userAndClient == "" {
+			return errors.New("zohoquota: WithSlotKey(\"\"): need a non-empty key")
+		}
+		l.slotKey = userAndClient
+		return nil
+	}
+}
+
+// WithPacing spreads the rest of the budget over the rest of the window with a token
+// bucket of the given burst: in a calendar-day window the rate is the remaining units
+// over the time to the reset, in a rolling window the limit over the window's length.
+// A bulk job then cannot burn the day's quota in the morning.
+func WithPacing(burst int) Option {
+	return func(l *Limiter) error {
+		if burst < 1 {
+			return fmt.Errorf("zohoquota: WithPacing(%d): burst must be at least 1", burst)
+		}
+		l.burst = burst
+		return nil
+	}
+}
+
+// WithFailOpen makes the limiter run on a local budget of fraction × the quota's limit
+// while the store cannot be reached, instead of refusing (the default, fail closed).
+// The fraction must be in (0, 1]. The limiter goes back to the store as soon as it
+// answers again.
+func WithFailOpen(fraction float64) Option {
+	return func(l *Limiter) error {
+		if !(fraction > 0 && fraction <= 1) {
+			return fmt.Errorf("zohoquota: WithFailOpen(%v): fraction must be in (0, 1]", fraction)
+		}
+		l.failOpen = fraction
+		return nil
+	}
+}
+
+// WithSlotPoll sets how often a waiter polls a shared store for a free concurrency
+// slot (the memory store wakes waiters directly). The default is 25ms.
+func WithSlotPoll(d time.Duration) Option {
+	return func(l *Limiter) error {
+		if d <= 0 {
+			return fmt.Errorf("zohoquota: WithSlotPoll(%v): need a positive duration", d)
+		}
+		l.slotPoll = d
+		return nil
+	}
+}
+
+// WithLogger logs store failures and fail-open switches to logger. The default
+// discards them.
+func WithLogger(logger *slog.Logger) Option {
+	return func(l *Limiter) error {
+		l.logger = logger
+		return nil
+	}
+}
+
+// NewLimiter returns a limiter that enforces q.
+func NewLimiter(q Quota, opts ...Option) (*Limiter, error) {
+	if err := q.validate(); err != nil {
+		return nil, err
+	}
+	l := &Limiter{quota: q, key: "default", slotPoll: 25 * time.Millisecond}
+	for _, opt := range opts {
+		if err := opt(l); err != nil {
+			return nil, err
+		}
+	}
+	if l.store == nil {
+		l.store = NewMemoryStore()
+	}
+	if l.slotKey == "" {
+		l.slotKey = l.key
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if m, ok := l.store.(*MemoryStore); ok {
+		l.mem = m.ledger(l.key)
+	}
+	if l.failOpen > 0 {
+		l.local = &ledger{}
+	}
+	if l.burst > 0 {
+		l.pacer = rate.NewLimiter(l.steadyRate(), l.burst)
+	}
+	return l, nil
+}
+
+// Quota returns the quota the limiter enforces.
+func (l *Limiter) Quota() Quota { return l.quota }
+
+// Key returns the name of the limiter's budget in its store.
+func (l *Limiter) Key() string { return l.key }
+
+func (l *Limiter) steadyRate() rate.Limit {
+	w := l.quota.Window
+	period := w.Length
+	if !w.IsRolling() {
+		period = 24 * time.Hour
+	}
+	return rate.Limit(float64(l.quota.Limit) / period.Seconds())
+}
+
+// Allow is shorthand for AllowN(1).
+func (l *Limiter) Allow() bool { return l.AllowN(1) }
+
+// AllowN reports whether n units may be spent now, and spends them if so.
+func (l *Limiter) AllowN(n int) bool { return l.AllowNAt(time.Now(), n) }
+
+// AllowNAt is AllowN at time t.
+func (l *Limiter) AllowNAt(t time.Time, n int) bool {
+	if n == 0 {
+		return true
+	}
+	if n < 0 || n > l.quota.Limit {
+		return false
+	}
+	var res []*rate.Reservation
+	if l.pacer != nil {
+		var delay time.Duration
+		res, delay = l.pace(t, n)
+		if delay > 0 {
+			cancelAll(res, t)
+			return false
+		}
+	}
+	d, err := l.take(context.Background(), n, t)
+	if err != nil || !d.OK {
+		cancelAll(res, t)
+		return false
+	}
+	return true
+}
+
+// take asks the store (or its local fallback) for n units.
+func (l *Limiter) take(ctx context.Context, n int, t time.Time) (Decision, error) {
+	if l.mem != nil {
+		return l.mem.take(n, l.quota.Limit, l.quota.Window, t), nil
+	}
+	d, err := l.store.Take(ctx, l.key, n, l.quota.Limit, l.quota.Window, t)
+	if err == nil {
+		l.setLocalMode(false)
+		return d, nil
+	}
+	if ctx.Err() != nil {
+		return Decision{}, ctx.Err()
+	}
+	if l.local == nil {
+		l.logger.Warn("zohoquota: store unavailable, refusing (fail closed)", "key", l.key, "err", err)
+		return Decision{}, fmt.Errorf("zohoquota: %q refused, fail closed: %w: %w", l.key, ErrStoreUnavailable, err)
+	}
+	l.setLocalMode(true)
+	localLimit := max(1, int(float64(l.quota.Limit)*l.failOpen))
+	d = l.local.take(n, localLimit, l.quota.Window, t)
+	return d, nil
+}
+
+func (l *Limiter) setLocalMode(on bool) {
+	if l.local == nil {
+		return
+	}
+	l.mu.Lock()
+	changed := l.localMode != on
+	l.localMode = on
+	l.mu.Unlock()
+	if changed && on {
+		l.logger.Warn("zohoquota: store unavailable, running on the local fail-open budget", "key", l.key, "fraction", l.failOpen)
+	} else if changed {
+		l.logger.Info("zohoquota: store back, leaving the local fail-open budget", "key", l.key)
+	}
+}
+
+// refund gives back what d admitted, to wherever it was taken from.
+func (l *Limiter) refund(ctx context.Context, d Decision, local bool) error {
+	switch {
+	case l.mem != nil:
+		l.mem.refund(d, l.quota.Window)
+	case local:
+		l.local.refund(d, l.quota.Window)
+	default:
+		return l.store.Refund(ctx, l.key, d, l.quota.Window)
+	}
+	return nil
+}
+
+func (l *Limiter) inLocalMode() bool {
+	if l.local == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.localMode
+}
+
+// pace reserves n tokens from the pacing bucket, in burst-sized parts when n is
+// larger than the burst (x/time/rate cannot reserve more than its burst at once).
+func (l *Limiter) pace(t time.Time, n int) ([]*rate.Reservation, time.Duration) {
+	l.updatePace(t)
+	var res []*rate.Reservation
+	var delay time.Duration
+	for n > 0 {
+		k := min(n, l.burst)
+		r := l.pacer.ReserveN(t, k)
+		res = append(res, r)
+		delay = max(delay, r.DelayFrom(t))
+		n -= k
+	}
+	return res, delay
+}
+
+// updatePace sets the bucket's rate for a calendar-day window to the remaining
+// budget over the time left in the day.
+func (l *Limiter) updatePace(t time.Time) {
+	w := l.quota.Window
+	if w.IsRolling() {
+		return
+	}
+	u, err := l.usageAt(context.Background(), t)
+	if err != nil {
+		return
+	}
+	left := u.ResetAt.Sub(t)
+	if left <= 0 || u.Remaining <= 0 {
+		return
+	}
+	l.pacer.SetLimitAt(t, rate.Limit(float64(u.Remaining)/left.Seconds()))
+}
+
+func cancelAll(res []*rate.Reservation, t time.Time) {
+	for _, r := range res {
+		r.CancelAt(t)
+	}
+}
+
+// Wait is shorthand for WaitN(ctx, 1).
+func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
+
+// WaitN blocks until n units are admitted, or ctx ends. When ctx has a deadline
+// before the moment the units could be admitted, it returns a *QuotaError at once.
+// A cost above the quota's whole limit is an error wrapping ErrCostAboveLimit.
+func (l *Limiter) WaitN(ctx context.Context, n int) error {
+	_, _, err := l.waitN(ctx, n)
+	return err
+}
+
+func (l *Limiter) checkCost(n int) error {
+	if n < 0 {
+		return fmt.Errorf("zohoquota: cost %d: need 0 or more", n)
+	}
+	if n > l.quota.Limit {
+		return fmt.Errorf("zohoquota: cost %d, limit %d per window: %w", n, l.quota.Limit, ErrCostAboveLimit)
+	}
+	return nil
+}
+
+// waitN is WaitN that returns the admitting decision and whether it came from the
+// local fail-open budget, for a later refund.
+func (l *Limiter) waitN(ctx context.Context, n int) (Decision, bool, error) {
+	if err := l.checkCost(n); err != nil {
+		return Decision{}, false, err
+	}
+	if n == 0 {
+		return Decision{OK: true}, false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return Decision{}, false, err
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	if l.pacer != nil {
+		now := time.Now()
+		res, delay := l.pace(now, n)
+		if hasDeadline && deadline.Before(now.Add(delay)) {
+			cancelAll(res, now)
+			return Decision{}, false, &QuotaError{Key: l.key, Cost: n, Limit: l.quota.Limit, ResetAt: now.Add(delay), Deadline: deadline}
+		}
+		if err := sleep(ctx, delay); err != nil {
+			cancelAll(res, time.Now())
+			return Decision{}, false, err
+		}
+	}
+	for {
+		now := time.Now()
+		d, err := l.take(ctx, n, now)
+		if err != nil {
+			return Decision{}, false, err
+		}
+		if d.OK {
+			return d, l.inLocalMode(), nil
+		}
+		wait := d.ResetAt.Sub(d.At)
+		if hasDeadline && deadline.Before(now.Add(wait)) {
+			return Decision{}, false, &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: l.quota.Limit,
+				ResetAt: now.Add(wait), Deadline: deadline}
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return Decision{}, false, err
+		}
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Usage returns a snapshot of the budget. When the store cannot be read it reports
+// the limit with nothing remaining; UsageContext returns the error.
+func (l *Limiter) Usage() Usage {
+	u, err := l.UsageContext(context.Background())
+	if err != nil {
+		return Usage{Limit: l.quota.Limit, Used: l.quota.Limit}
+	}
+	return u
+}
+
+// UsageContext is Usage with a context and the store's error.
+func (l *Limiter) UsageContext(ctx context.Context) (Usage, error) {
+	u, err := l.usageAt(ctx, time.Now())
+	if err != nil {
+		return u, err
+	}
+	if l.quota.Concurrency > 0 {
+		n, err := l.store.SlotsInUse(ctx, l.slotKey, time.Now())
+		if err != nil {
+			return u, fmt.Errorf("zohoquota: read slots of %q: %w: %w", l.slotKey, ErrStoreUnavailable, err)
+		}
+		u.InFlight = n
+	}
+	return u, nil
+}
+
+func (l *Limiter) usageAt(ctx context.Context, t time.Time) (Usage, error) {
+	if l.mem != nil {
+		return l.mem.usage(l.quota.Limit, l.quota.Window, t), nil
+	}
+	u, err := l.store.Usage(ctx, l.key, l.quota.Limit, l.quota.Window, t)
+	if err != nil {
+		return Usage{Limit: l.quota.Limit}, fmt.Errorf("zohoquota: read usage of %q: %w: %w", l.key, ErrStoreUnavailable, err)
+	}
+	return u, nil
+}
+
+// SetRemaining applies a remaining figure the server reported (X-API-CREDITS-REMAINING,
+// X-RATELIMIT-DAY-REMAINING): the ledger's used count becomes at least limit-remaining.
+// A figure above the local one frees nothing, since it may predate calls in flight.
+func (l *Limiter) SetRemaining(ctx context.Context, remaining int) error {
+	if remaining < 0 {
+		return fmt.Errorf("zohoquota: remaining %d: need 0 or more", remaining)
+	}
+	if l.mem != nil {
+		l.mem.setRemaining(remaining, l.quota.Limit, l.quota.Window, time.Now())
+		return nil
+	}
+	return l.store.SetRemaining(ctx, l.key, remaining, l.quota.Limit, l.quota.Window, time.Now())
+}
+
+// Exhaust marks the quota spent until the given time: the server refused a call, so
+// further calls fail fast locally instead of hammering Zoho.
+func (l *Limiter) Exhaust(ctx context.Context, until time.Time) error {
+	if l.mem != nil {
+		l.mem.block(until, l.quota.Window, time.Now())
+		return nil
+	}
+	return l.store.Block(ctx, l.key, until, l.quota.Window, time.Now())
+}

@@ -1,0 +1,149 @@
+package zohoquota
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// A Permit is an admitted call: its units spent from the quota and, when the quota
+// has a concurrency cap, its slots held. Release the slots when the call ends; Refund
+// instead when the call never reached Zoho. A Permit is safe for use by multiple
+// goroutines; Release and Refund act once between them.
+type Permit struct {
+	l        *Limiter
+	decision Decision
+	local    bool
+	lease    Lease
+	held     bool
+
+	once      sync.Once
+	stopRenew chan struct{}
+	renewDone chan struct{}
+}
+
+// Cost returns the units the permit spent.
+func (p *Permit) Cost() int { return p.decision.Cost }
+
+// Acquire waits for cost units of quota, as WaitN does, and then for one
+// concurrency slot. Call release when the call is over (for an HTTP call: when the
+// response body is closed); release may be called more than once.
+func (l *Limiter) Acquire(ctx context.Context, cost int) (release func(), err error) {
+	p, err := l.AcquirePermit(ctx, cost, 1)
+	if err != nil {
+		return nil, err
+	}
+	return p.Release, nil
+}
+
+// AcquirePermit waits for cost units of quota and then for slots concurrency slots
+// (Zoho counts a Composite call as 5). Quota is admitted first and failed fast as in
+// WaitN; slots are waited for until ctx ends, and if they are not had the quota is
+// refunded. slots is ignored when the quota has no concurrency cap.
+func (l *Limiter) AcquirePermit(ctx context.Context, cost, slots int) (*Permit, error) {
+	if l.quota.Concurrency > 0 && (slots < 1 || slots > l.quota.Concurrency) {
+		return nil, fmt.Errorf("zohoquota: %d concurrency slots: need 1 to %d", slots, l.quota.Concurrency)
+	}
+	d, local, err := l.waitN(ctx, cost)
+	if err != nil {
+		return nil, err
+	}
+	p := &Permit{l: l, decision: d, local: local}
+	if l.quota.Concurrency == 0 {
+		return p, nil
+	}
+	lease, err := l.waitSlots(ctx, slots)
+	if err != nil {
+		if rerr := l.refund(context.WithoutCancel(ctx), d, local); rerr != nil {
+			l.logger.Warn("zohoquota: refund failed", "key", l.key, "err", rerr)
+		}
+		return nil, err
+	}
+	p.lease, p.held = lease, true
+	if !lease.Expires.IsZero() {
+		p.stopRenew = make(chan struct{})
+		p.renewDone = make(chan struct{})
+		go p.renew()
+	}
+	return p, nil
+}
+
+// waitSlots blocks until n slots are held or ctx ends.
+func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
+	waiter, _ := l.store.(slotWaiter)
+	for {
+		var freed <-chan struct{}
+		if waiter != nil {
+			// Ask for the wake-up before trying, so a release in between is not missed.
+			freed = waiter.slotFreed(l.slotKey)
+		}
+		lease, ok, err := l.store.AcquireSlots(ctx, l.slotKey, n, l.quota.Concurrency, time.Now())
+		if err != nil {
+			if ctx.Err() != nil {
+				return Lease{}, ctx.Err()
+			}
+			return Lease{}, fmt.Errorf("zohoquota: concurrency slots of %q: %w: %w", l.slotKey, ErrStoreUnavailable, err)
+		}
+		if ok {
+			return lease, nil
+		}
+		if freed != nil {
+			select {
+			case <-freed:
+			case <-ctx.Done():
+				return Lease{}, ctx.Err()
+			}
+			continue
+		}
+		if err := sleep(ctx, l.slotPoll); err != nil {
+			return Lease{}, err
+		}
+	}
+}
+
+// renew keeps a shared store's lease alive while the call is in flight.
+func (p *Permit) renew() {
+	defer close(p.renewDone)
+	ttl := p.lease.Expires.Sub(time.Now())
+	t := time.NewTicker(max(ttl/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stopRenew:
+			return
+		case <-t.C:
+			if err := p.l.store.RenewSlots(context.Background(), p.l.slotKey, p.lease, time.Now()); err != nil {
+				p.l.logger.Warn("zohoquota: renew slot lease failed", "key", p.l.slotKey, "err", err)
+			}
+		}
+	}
+}
+
+// Release frees the permit's concurrency slots. The units stay spent.
+func (p *Permit) Release() { p.end(false) }
+
+// Refund frees the slots and gives the units back to the quota: use it when the
+// call never reached Zoho (it failed before the request was written).
+func (p *Permit) Refund() { p.end(true) }
+
+func (p *Permit) end(refund bool) {
+	p.once.Do(func() {
+		l := p.l
+		ctx := context.Background()
+		if p.stopRenew != nil {
+			close(p.stopRenew)
+			<-p.renewDone
+		}
+		if p.held {
+			if err := l.store.ReleaseSlots(ctx, l.slotKey, p.lease); err != nil {
+				l.logger.Warn("zohoquota: release slots failed; the lease expires on its own", "key", l.slotKey, "err", err)
+			}
+		}
+		if refund {
+			if err := l.refund(ctx, p.decision, p.local); err != nil {
+				l.logger.Warn("zohoquota: refund failed", "key", l.key, "err", err)
+			}
+		}
+	})
+}
