@@ -42,10 +42,16 @@ func (l *Limiter) Acquire(ctx context.Context, cost int) (release func(), err er
 // WaitN; slots are waited for until ctx ends, and if they are not had the quota is
 // refunded. slots is ignored when the quota has no concurrency cap.
 func (l *Limiter) AcquirePermit(ctx context.Context, cost, slots int) (*Permit, error) {
+	return l.acquirePermit(ctx, cost, slots, true)
+}
+
+// acquirePermit is AcquirePermit; with waitQuota false the quota is refused at once
+// when the ledger cannot admit cost now, while slots are still waited for.
+func (l *Limiter) acquirePermit(ctx context.Context, cost, slots int, waitQuota bool) (*Permit, error) {
 	if l.quota.Concurrency > 0 && (slots < 1 || slots > l.quota.Concurrency) {
 		return nil, fmt.Errorf("zohoquota: %d concurrency slots: need 1 to %d", slots, l.quota.Concurrency)
 	}
-	d, local, err := l.waitN(ctx, cost)
+	d, local, err := l.waitN(ctx, cost, waitQuota)
 	if err != nil {
 		return nil, err
 	}
