@@ -78,10 +78,11 @@ func (l *Limiter) acquirePermit(ctx context.Context, cost, slots int, waitQuota 
 // waitSlots blocks until n slots are held or ctx ends.
 func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
 	waiter, _ := l.store.(slotWaiter)
-	for {
+	for try := 0; ; try++ {
 		var freed <-chan struct{}
-		if waiter != nil {
-			// Ask for the wake-up before trying, so a release in between is not missed.
+		if waiter != nil && try > 0 {
+			// Ask for the wake-up before trying again, so a release in between is
+			// not missed. The first try asks for none: slots are usually free.
 			freed = waiter.slotFreed(l.slotKey)
 		}
 		lease, ok, err := l.store.AcquireSlots(ctx, l.slotKey, n, l.quota.Concurrency, time.Now())
@@ -93,6 +94,9 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
 		}
 		if ok {
 			return lease, nil
+		}
+		if waiter != nil && try == 0 {
+			continue
 		}
 		if freed != nil {
 			select {
