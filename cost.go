@@ -121,6 +121,48 @@ func creditCost(req *http.Request) (cost int, known bool) {
 	return 1, false
 }
 
+// ComplexCall reports whether Zoho counts req against the sub-concurrency cap of
+// "complex" calls (reference §2): COQL queries; Get Records with a cvid or
+// sort_by; insert, update or upsert of more than 10 records (counted through
+// GetBody; a body that cannot be read counts as complex); Convert Lead; Send Mail;
+// mass actions (…/actions/mass_*). Zoho has grown this list over time: wrap or
+// replace it through Transport.Complex.
+func ComplexCall(req *http.Request) bool {
+	segs, bulk, ok := splitAPIPath(req.URL.Path)
+	if !ok || bulk || len(segs) == 0 {
+		return false
+	}
+	m := req.Method
+	if segs[0] == "coql" {
+		return true
+	}
+	if notModules[segs[0]] {
+		return false
+	}
+	switch len(segs) {
+	case 1:
+		switch m {
+		case http.MethodGet:
+			q := req.URL.Query()
+			return q.Has("cvid") || q.Has("sort_by")
+		case http.MethodPost, http.MethodPut:
+			return moreThanTenRecords(req)
+		}
+	case 2:
+		return segs[1] == "upsert" && m == http.MethodPost && moreThanTenRecords(req)
+	case 3:
+		return segs[1] == "actions" && strings.HasPrefix(segs[2], "mass_")
+	case 4:
+		return segs[2] == "actions" && (segs[3] == "convert" || segs[3] == "send_mail")
+	}
+	return false
+}
+
+func moreThanTenRecords(req *http.Request) bool {
+	n, err := countBodyArray(req, "data")
+	return err != nil || n > 10
+}
+
 // splitAPIPath returns the segments of a v2+ API path after its version:
 // "/crm/v8/Leads/1/actions/convert" gives [Leads 1 actions convert];
 // "/crm/bulk/v8/read" gives [read] and bulk. ok is false for other paths.

@@ -232,3 +232,33 @@ type closeCounter struct {
 }
 
 func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+func TestComplexCall(t *testing.T) {
+	tests := []struct {
+		name, method, url, body string
+		want                    bool
+	}{
+		{"get records", "GET", api + "/Leads?fields=Last_Name", "", false},
+		{"get records with cvid", "GET", api + "/Leads?cvid=1", "", true},
+		{"get records with sort_by", "GET", api + "/Leads?sort_by=id", "", true},
+		{"coql", "POST", api + "/coql", `{"select_query":"x"}`, true},
+		{"insert 10", "POST", api + "/Leads", recordsBody(10), false},
+		{"insert 11", "POST", api + "/Leads", recordsBody(11), true},
+		{"update 50", "PUT", api + "/Leads", recordsBody(50), true},
+		{"upsert 11", "POST", api + "/Leads/upsert", recordsBody(11), true},
+		{"convert", "POST", api + "/Leads/1/actions/convert", `{}`, true},
+		{"send mail", "POST", api + "/Leads/1/actions/send_mail", `{}`, true},
+		{"mass update", "POST", api + "/Leads/actions/mass_update", `{}`, true},
+		{"tags", "POST", api + "/Leads/actions/add_tags?ids=1", "", false},
+		{"settings", "GET", api + "/settings/modules", "", false},
+		{"bulk read", "POST", "https://www.zohoapis.com/crm/bulk/v8/read", `{}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, zohoquota.ComplexCall(newReq(t, tt.method, tt.url, tt.body)), "ComplexCall(%s %s)", tt.method, tt.url)
+		})
+	}
+	req, err := http.NewRequest(http.MethodPost, api+"/Leads", &closeCounter{Reader: strings.NewReader(recordsBody(1))})
+	require.NoError(t, err)
+	assert.True(t, zohoquota.ComplexCall(req), "a write whose records cannot be counted is complex")
+}

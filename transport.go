@@ -57,8 +57,9 @@ type RefusalHook func(req *http.Request, err *QuotaError)
 //     Limiter. The quota fails fast: when the ledger cannot admit the units now,
 //     RoundTrip returns a *QuotaError wrapping ErrQuotaExhausted without sending
 //     anything (an http.Client hands it back inside a *url.Error; use errors.As).
-//     Concurrency slots are waited for, until the request's context ends. Pacing
-//     (WithPacing) is waited for too.
+//     Concurrency slots are waited for, until the request's context ends, and so
+//     is a SubLimiter slot for a complex call. Pacing (WithPacing) is waited for
+//     too.
 //   - holds the slots until the response body is read to EOF or closed, since that
 //     is when Zoho stops counting the call: close every body, as net/http requires.
 //   - corrects the ledger from X-API-CREDITS-REMAINING (or X-RATELIMIT-DAY-REMAINING);
@@ -102,6 +103,15 @@ type Transport struct {
 	// Slots returns the concurrency slots a request takes (see CompositeSlots).
 	// nil means 1 per request.
 	Slots func(*http.Request) int
+	// SubLimiter, if set, holds the sub-concurrency slots of "complex" calls:
+	// Zoho lets each user of an OAuth client have 10 of them in flight on every
+	// edition, on top of the edition's cap. Give it a Limiter whose
+	// Quota.Concurrency is that cap, sharing Limiter's store, with its own slot
+	// key (WithSlotKey); its quota units are never spent.
+	SubLimiter *Limiter
+	// Complex reports whether a request is a complex call, which needs a
+	// SubLimiter slot. nil means ComplexCall.
+	Complex func(*http.Request) bool
 
 	// MaxRetries is how many times a refused request is tried again. 0, the
 	// default, returns every refusal to the caller.
@@ -139,6 +149,13 @@ func (t *Transport) logger() *slog.Logger {
 		return discardLogger
 	}
 	return t.Logger
+}
+
+func (t *Transport) complex(req *http.Request) bool {
+	if t.Complex == nil {
+		return ComplexCall(req)
+	}
+	return t.Complex(req)
 }
 
 func (t *Transport) cooldown() time.Duration {
@@ -239,16 +256,24 @@ func (t *Transport) noRetry(ctx context.Context, qe *QuotaError, attempt int, re
 func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response, handed bool, err error) {
 	l := t.Limiter
 	ctx := req.Context()
-	p, err := l.acquirePermit(ctx, cost, slots, false)
-	if err != nil {
+	var p permits
+	if t.SubLimiter != nil && t.complex(req) {
+		// The sub-concurrency slot first: a call that holds a main slot then never
+		// waits for a sub slot, so waiters cannot block each other in a cycle.
+		if p.sub, err = t.SubLimiter.acquirePermit(ctx, 0, 1, false); err != nil {
+			return nil, false, err
+		}
+	}
+	if p.main, err = l.acquirePermit(ctx, cost, slots, false); err != nil {
+		p.release()
 		return nil, false, err
 	}
 	resp, err = t.base().RoundTrip(req)
 	if err != nil {
 		if neverSent(err) {
-			p.Refund()
+			p.refund()
 		} else {
-			p.Release()
+			p.release()
 		}
 		return nil, true, err
 	}
@@ -258,7 +283,7 @@ func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response
 	rem := t.syncRemaining(req, resp)
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
 		// Nothing left to read: the call is over (a protocol switch is no Zoho call).
-		p.Release()
+		p.release()
 		if refusedStatus(resp) {
 			return nil, true, t.refused(req, resp, cost, rem)
 		}
@@ -266,7 +291,7 @@ func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response
 	}
 	prefix, refused := sniffRefusal(req, resp)
 	if refused {
-		p.Release()
+		p.release()
 		return nil, true, t.refused(req, resp, cost, rem)
 	}
 	resp.Body = &heldBody{rc: resp.Body, prefix: prefix, p: p}
@@ -385,12 +410,34 @@ func closeRequestBody(req *http.Request) {
 	}
 }
 
-// heldBody holds a call's permit until the body is read to EOF or closed, and
+// permits are what one call holds: its quota and slots, and for a complex call a
+// sub-concurrency slot.
+type permits struct{ main, sub *Permit }
+
+func (p permits) release() {
+	if p.main != nil {
+		p.main.Release()
+	}
+	if p.sub != nil {
+		p.sub.Release()
+	}
+}
+
+func (p permits) refund() {
+	if p.main != nil {
+		p.main.Refund()
+	}
+	if p.sub != nil {
+		p.sub.Release()
+	}
+}
+
+// heldBody holds a call's permits until the body is read to EOF or closed, and
 // first returns the prefix the transport read while looking for an error code.
 type heldBody struct {
 	rc     io.ReadCloser
 	prefix []byte
-	p      *Permit
+	p      permits
 }
 
 func (b *heldBody) Read(p []byte) (int, error) {
@@ -401,14 +448,14 @@ func (b *heldBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
-		b.p.Release()
+		b.p.release()
 	}
 	return n, err
 }
 
 func (b *heldBody) Close() error {
 	err := b.rc.Close()
-	b.p.Release()
+	b.p.release()
 	return err
 }
 

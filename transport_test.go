@@ -745,3 +745,56 @@ func TestTransportLogsNoToken(t *testing.T) {
 	assert.Contains(t, logs.String(), "crm.zoho.com/crm/private/json/Leads/getRecords")
 	assert.NotContains(t, logs.String(), "s3cr3t")
 }
+
+// TestTransportSubConcurrency: complex calls also wait for a SubLimiter slot;
+// simple calls do not.
+func TestTransportSubConcurrency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := zohoquota.NewMemoryStore()
+		lim, err := zohoquota.NewLimiter(zohoquota.Quota{Limit: 1000, Window: zohoquota.Rolling(24 * time.Hour), Concurrency: 15},
+			zohoquota.WithStore(store), zohoquota.WithKey("org"))
+		require.NoError(t, err)
+		sub, err := zohoquota.NewLimiter(zohoquota.Quota{Limit: 1, Window: zohoquota.Rolling(24 * time.Hour), Concurrency: 1},
+			zohoquota.WithStore(store), zohoquota.WithKey("org-complex"))
+		require.NoError(t, err)
+		pr, pw := io.Pipe()
+		var calls atomic.Int32
+		zoho := &fakeZoho{handle: func(req *http.Request, _ []byte) *http.Response {
+			r := reply(req, http.StatusOK, `{}`)
+			if calls.Add(1) == 1 {
+				r.Body = pr
+			}
+			return r
+		}}
+		client := &http.Client{Transport: &zohoquota.Transport{Base: zoho, Limiter: lim, SubLimiter: sub}}
+		complexURL := leadsURL + "?cvid=1&fields=Last_Name"
+
+		first, err := get(t, client, complexURL)
+		require.NoError(t, err)
+		var done atomic.Bool
+		go func() {
+			resp, err := get(t, client, complexURL)
+			if assert.NoError(t, err) {
+				drainClose(t, resp)
+			}
+			done.Store(true)
+		}()
+		synctest.Wait()
+		assert.False(t, done.Load(), "a second complex call went out with the only sub slot held")
+
+		resp, err := get(t, client, leadsURL) // simple: not held up
+		require.NoError(t, err)
+		drainClose(t, resp)
+		assert.Equal(t, 1, sub.Usage().InFlight)
+		assert.Equal(t, 1, lim.Usage().InFlight)
+
+		pw.Close()
+		drainClose(t, first)
+		synctest.Wait()
+		assert.True(t, done.Load())
+		assert.Equal(t, 0, sub.Usage().InFlight)
+		assert.Equal(t, 0, lim.Usage().InFlight)
+		assert.Equal(t, 0, sub.Usage().Used, "the sub limiter spent units")
+		assert.Equal(t, 3, lim.Usage().Used)
+	})
+}
