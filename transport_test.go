@@ -250,7 +250,7 @@ func TestTransportRefusalBlock(t *testing.T) {
 			[]string{zohoquota.HeaderCreditsRemaining, "400"}, time.Minute},
 		{"429 while the ledger has credits: cooldown", zohoquota.Rolling(24 * time.Hour), leadsURL, 429, "", nil, time.Minute},
 		{"429 with no credits left: next free unit", zohoquota.Rolling(24 * time.Hour), leadsURL, 429, "",
-			[]string{zohoquota.HeaderCreditsRemaining, "0"}, 24 * time.Hour},
+			[]string{zohoquota.HeaderCreditsRemaining, "0"}, 24*time.Hour + time.Minute},
 		{"v1 4820 on HTTP 200: next midnight PST", zohoquota.Daily(nil),
 			"https://crm.zoho.com/crm/private/json/Leads/getRecords", 200,
 			`{"response":{"uri":"/crm/private/json/Leads/getRecords","error":{"code":"4820","message":"Rate limit exceeded"}}}`,
