@@ -115,7 +115,7 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
 // renew keeps a shared store's lease alive while the call is in flight.
 func (p *Permit) renew() {
 	defer close(p.renewDone)
-	ttl := p.lease.Expires.Sub(time.Now())
+	ttl := time.Until(p.lease.Expires)
 	t := time.NewTicker(max(ttl/3, time.Millisecond))
 	defer t.Stop()
 	for {

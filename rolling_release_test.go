@@ -21,7 +21,7 @@ func TestRollingReleaseOnBucketBoundary(t *testing.T) {
 		t.Run(offset.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				minute := time.Now().Truncate(time.Minute).Add(time.Hour)
-				time.Sleep(minute.Add(offset).Sub(time.Now()))
+				time.Sleep(time.Until(minute.Add(offset)))
 				l, err := zohoquota.NewLimiter(zohoquota.Quota{Limit: 1, Window: zohoquota.Rolling(time.Hour)})
 				require.NoError(t, err)
 				require.True(t, l.Allow())
