@@ -140,8 +140,8 @@ type Job[R any] struct {
 	// MaxRetries bounds how often one batch is sent again after a failure that
 	// allows it; 0 means 3.
 	MaxRetries int
-	// MaxWait bounds one wait for quota; past it the job stops (and checkpoints)
-	// instead. 0 means as long as ctx allows.
+	// MaxWait bounds a wait for quota that is short when a batch asks for it; past
+	// it the job stops (and checkpoints) instead. 0 means as long as ctx allows.
 	MaxWait time.Duration
 	// SendTimeout bounds each send; 0 means 2 minutes.
 	SendTimeout time.Duration
@@ -433,21 +433,31 @@ func (r *jobRun[R]) admit(ctx context.Context, n int) (*permit, error) {
 	if l == nil {
 		return &permit{cost: c}, nil
 	}
-	if r.j.Progress != nil {
-		if u := l.Usage(); u.Remaining < c && u.ResetAt.After(time.Now()) {
-			r.progress(u.ResetAt)
-		}
-	}
 	actx := ctx
-	if r.j.MaxWait > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, r.j.MaxWait)
-		defer cancel()
+	var short *QuotaError // the quota was short when asked, and MaxWait bounds the wait
+	if r.j.Progress != nil || r.j.MaxWait > 0 {
+		// Bound only a wait for quota by MaxWait: when the quota is there now, a
+		// deadline could only turn a short wait for a slot into a false stop.
+		if u := l.Usage(); u.Remaining < c {
+			now := time.Now()
+			if u.ResetAt.After(now) {
+				r.progress(u.ResetAt)
+			}
+			if r.j.MaxWait > 0 {
+				short = &QuotaError{Key: l.Key(), Cost: c, Used: u.Used, Limit: u.Limit, ResetAt: u.ResetAt, Deadline: now.Add(r.j.MaxWait)}
+				if short.Deadline.Before(u.ResetAt) {
+					return nil, short
+				}
+				var cancel context.CancelFunc
+				actx, cancel = context.WithDeadline(ctx, short.Deadline)
+				defer cancel()
+			}
+		}
 	}
 	p, err := l.AcquirePermit(actx, c, 1)
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("zohoquota: no concurrency slot within %v: %w", r.j.MaxWait, err)
+		if short != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = short
 		}
 		return nil, err
 	}
