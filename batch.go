@@ -133,8 +133,8 @@ func batchSize(op Op, size int) (int, error) {
 	return size, nil
 }
 
-// ceilDiv returns ceil(a/b) for a >= 0, b > 0.
-func ceilDiv(a, b int) int { return (a + b - 1) / b }
+// divRoundUp returns ceil(a/b) for a >= 0, b > 0 (0 for a = 0, unlike ceilDiv).
+func divRoundUp(a, b int) int { return (a + b - 1) / b }
 
 // RequestsFor returns how many requests op takes over records records in full
 // batches: ceil(n/200) for a read, ceil(n/100) for a write. It is 0 for n <= 0 or
@@ -143,7 +143,7 @@ func RequestsFor(op Op, records int) int {
 	if records <= 0 || !op.Valid() {
 		return 0
 	}
-	return ceilDiv(records, op.MaxRecords())
+	return divRoundUp(records, op.MaxRecords())
 }
 
 // RequestCredits returns what one request of op carrying records records costs in
@@ -155,7 +155,7 @@ func RequestCredits(op Op, records int) int {
 	case Read:
 		return 1
 	case Write:
-		return max(1, ceilDiv(records, 10))
+		return max(1, divRoundUp(records, 10))
 	}
 	return 0
 }

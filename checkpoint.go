@@ -135,7 +135,7 @@ func readCheckpoint(path string) (*checkpoint, []ckBatch, error) {
 	if ck.BatchSize < 1 || ck.Records < 0 {
 		return nil, nil, fmt.Errorf("zohoquota: checkpoint %s: batch size %d, %d records: %w", path, ck.BatchSize, ck.Records, ErrCheckpoint)
 	}
-	nb := ceilDiv(ck.Records, ck.BatchSize)
+	nb := divRoundUp(ck.Records, ck.BatchSize)
 	seen := make(map[int]bool, len(ck.Batches))
 	batches := make([]ckBatch, len(ck.Batches))
 	for i, raw := range ck.Batches {

@@ -302,7 +302,7 @@ func (j *Job[R]) start() (*jobRun[R], error) {
 		return nil, fmt.Errorf("zohoquota: job: Concurrency, MaxRetries, MaxWait, SendTimeout and Lookahead must be 0 or more: %w", ErrInvalidBatch)
 	}
 	r := &jobRun[R]{
-		j: j, size: size, batches: ceilDiv(len(j.Records), size), cost: j.cost(),
+		j: j, size: size, batches: divRoundUp(len(j.Records), size), cost: j.cost(),
 		retries: cmpOr(j.MaxRetries, 3), lookhead: cmpOr(j.Lookahead, 8),
 		outcomes: make([]Outcome, len(j.Records)), inFlight: make(map[int]bool),
 	}

@@ -6,4 +6,8 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the package's tests if any goroutine outlives them: the limiter
+// and the transport promise to run none of their own once a call is over.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

@@ -32,7 +32,8 @@ type PlanInput struct {
 
 	// Used is what the quota has already spent in its window at Start. In a
 	// calendar-day window it frees at the next reset; in a rolling window, without
-	// Spent, it is taken to free up a whole window after Start (the latest it could).
+	// Spent, it is taken to free up a whole window after Start (the latest it could,
+	// rounded to the window's bucket as the ledger does).
 	Used int
 	// Spent, for a rolling window, says when the used units were spent, so that the
 	// plan can use them again as they free up. When set, Used is ignored; entries that
@@ -225,7 +226,8 @@ func planRolling(p *Plan, s *shape, in PlanInput) error {
 	used := 0
 	if in.Spent == nil {
 		if in.Used > 0 {
-			old = []release{{at: in.Start.Add(w.Length).UnixNano(), units: in.Used}}
+			// Spent at Start at the latest: freed with Start's bucket, never sooner.
+			old = []release{{at: releaseOf(w, in.Start), units: in.Used}}
 			used = in.Used
 		}
 	} else {

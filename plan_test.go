@@ -188,6 +188,9 @@ func TestPlanRolling(t *testing.T) {
 	start := time.Date(2025, 1, 15, 10, 0, 0, 0, PST)
 	h := func(n int) time.Time { return start.Add(time.Duration(n) * time.Hour) }
 	const day = 24 * time.Hour
+	// Units spent in the minute bucket [m, m+1min) free at m+1min+24h, as the ledger
+	// frees them: a request at 10:00:00 is back at 10:01:00 the next day.
+	const bucket = time.Minute
 	tests := []struct {
 		name   string
 		in     PlanInput
@@ -197,7 +200,7 @@ func TestPlanRolling(t *testing.T) {
 		{
 			name:   "1,000,000 writes at 10 credits a batch",
 			in:     PlanInput{Op: Write, Records: 1_000_000, Quota: pro10, Start: start},
-			finish: h(24),
+			finish: h(24).Add(bucket),
 			want: []wantWindow{
 				{start, day, 550_000, 5_500, 55_000},
 				{h(24), day, 450_000, 4_500, 45_000},
@@ -207,7 +210,7 @@ func TestPlanRolling(t *testing.T) {
 			name: "credits spent 12 h ago come back half-way through",
 			in: PlanInput{Op: Write, Records: 1_000_000, Quota: pro10, Start: start,
 				Spent: []Spent{{At: h(-12), Units: 50_000}, {At: h(-30), Units: 7}}},
-			finish: h(36),
+			finish: h(36).Add(2 * bucket), // own spending at 22:01 (old credits back), back at 22:02
 			want: []wantWindow{
 				{start, day, 550_000, 5_500, 55_000},
 				{h(24), day, 450_000, 4_500, 45_000},
@@ -216,7 +219,7 @@ func TestPlanRolling(t *testing.T) {
 		{
 			name:   "used without a schedule frees a whole window later",
 			in:     PlanInput{Op: Write, Records: 1_000_000, Quota: pro10, Start: start, Used: 55_000},
-			finish: h(48),
+			finish: h(48).Add(2 * bucket),
 			want: []wantWindow{
 				{start, day, 0, 0, 0},
 				{h(24), day, 550_000, 5_500, 55_000},
@@ -232,7 +235,7 @@ func TestPlanRolling(t *testing.T) {
 		{
 			name:   "reads cost one credit a request",
 			in:     PlanInput{Op: Read, Records: 20_000_000, Quota: pro10, Start: start},
-			finish: h(24),
+			finish: h(24).Add(bucket),
 			want: []wantWindow{
 				{start, day, 11_000_000, 55_000, 55_000},
 				{h(24), day, 9_000_000, 45_000, 45_000},
