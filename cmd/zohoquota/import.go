@@ -84,7 +84,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		return fail(fs, err)
 	}
 
-	target := *baseURL
+	target, token := *baseURL, os.Getenv("ZOHO_ACCESS_TOKEN")
 	client := &http.Client{}
 	defer client.CloseIdleConnections()
 	if target == "" {
@@ -93,7 +93,8 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 			return fail(fs, err)
 		}
 		defer sim.Close()
-		target, client = sim.URL, sim.Client()
+		target, client, token = sim.URL, sim.Client(), simToken
+		fmt.Fprintf(stderr, "importing into a simulated Zoho CRM at %s (%s %s)\n", target, num(o.quota.Limit), o.unit())
 	}
 	limiter, err := zohoquota.NewLimiter(o.quota)
 	if err != nil {
@@ -104,7 +105,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	job := &zohoquota.Job[map[string]any]{
 		Op: zohoquota.Write, Module: *module, Records: records, Limiter: limiter,
 		Send: zohoquota.V8Write[map[string]any](zohoquota.V8Target{
-			Client: client, BaseURL: target, Module: *module, Upsert: *upsert, Token: os.Getenv("ZOHO_ACCESS_TOKEN"),
+			Client: client, BaseURL: target, Module: *module, Upsert: *upsert, Token: token,
 		}),
 		Idempotent: *upsert, Concurrency: *concurrency, MaxWait: *maxWait,
 		Checkpoint: *checkpointPath, Identity: identity,

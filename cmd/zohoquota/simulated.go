@@ -1,22 +1,14 @@
 package main
 
 import (
-	"errors"
-	"net/http"
+	"github.com/zohoquota/zohoquota/internal/crmsim"
 )
 
-// simulated is a simulated Zoho CRM served on loopback.
-type simulated interface {
-	Close()
-	Client() *http.Client
-}
+// simToken is the access token sent to the simulated CRM, which takes any.
+const simToken = "simulated"
 
-type simServer struct {
-	simulated
-	URL string
-}
-
-// startSimulated serves the simulated CRM with the organization's quota.
-func startSimulated(o org) (*simServer, error) {
-	return nil, errors.New("the simulated CRM (internal/crmsim) is not in this build yet: pass -url")
+// startSimulated serves a simulated Zoho CRM on loopback with the organization's
+// credits and concurrency, for trying an import without a Zoho account.
+func startSimulated(o org) (*crmsim.Running, error) {
+	return crmsim.Start(crmsim.Config{API: crmsim.V8, CreditLimit: o.quota.Limit, Concurrency: o.quota.Concurrency})
 }
