@@ -171,8 +171,8 @@ func TestJobCRMSimCancelAtRandomPoints(t *testing.T) {
 
 // BenchmarkJobOverhead compares, per batch of 100 records against the simulated
 // server (in memory, no network), a bare send func called in a loop with a Job
-// running the same batches through a limiter with a checkpoint. It reports both and
-// their ratio.
+// running the same batches through a limiter, with a checkpoint (synced to disk
+// every 8 batches) and without. It reports each and the ratios.
 func BenchmarkJobOverhead(b *testing.B) {
 	const batches = 20
 	records := simLeads(batches*100, nil, nil)
@@ -184,7 +184,7 @@ func BenchmarkJobOverhead(b *testing.B) {
 		return srv
 	}
 	dir := b.TempDir()
-	var bare, job time.Duration
+	var bare, job, jobNoCk time.Duration
 	for i := 0; b.Loop(); i++ {
 		srv := newSrv()
 		send := zohoquota.V8Write[map[string]any](zohoquota.V8Target{
@@ -209,9 +209,19 @@ func BenchmarkJobOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		job += time.Since(t0)
+
+		srv = newSrv()
+		j = simJob(srv, l, records, "")
+		t0 = time.Now()
+		if _, err := j.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		jobNoCk += time.Since(t0)
 	}
 	n := float64(b.N * batches)
 	b.ReportMetric(float64(bare.Nanoseconds())/n, "bare-ns/batch")
 	b.ReportMetric(float64(job.Nanoseconds())/n, "job-ns/batch")
+	b.ReportMetric(float64(jobNoCk.Nanoseconds())/n, "job-nockpt-ns/batch")
 	b.ReportMetric(float64(job)/float64(bare), "job/bare")
+	b.ReportMetric(float64(jobNoCk)/float64(bare), "job-nockpt/bare")
 }
