@@ -519,7 +519,10 @@ func (r *jobRun[R]) send(ctx context.Context, b int, p *permit) {
 			p.release()
 			resetAt := r.serverRefused(ctx, qe)
 			if r.j.Limiter == nil {
-				r.stop(&QuotaError{Key: "server", Cost: p.cost, ResetAt: resetAt, Server: true})
+				if qe == nil {
+					qe = &QuotaError{Key: "server", Cost: p.cost, ResetAt: resetAt, Server: true}
+				}
+				r.stop(qe)
 				return
 			}
 			attempt--
