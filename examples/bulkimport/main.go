@@ -328,7 +328,11 @@ func printReport(w io.Writer, cfg config, rep *zohoquota.Report, spent int, u zo
 	if rep.Unknown > 0 {
 		fmt.Fprintf(w, "in doubt (check in Zoho before resending): rows %s\n", rows(rep, zohoquota.Unknown, ""))
 	}
-	fmt.Fprintf(w, "spent:    %d requests, %d %s in %v\n", rep.Requests, spent, unit(cfg), took.Round(time.Millisecond))
+	if cfg.api == "v1" {
+		fmt.Fprintf(w, "spent:    %d requests in %v\n", rep.Requests, took.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(w, "spent:    %d requests, %d credits in %v\n", rep.Requests, spent, took.Round(time.Millisecond))
+	}
 	fmt.Fprintf(w, "quota:    %d of %d %s used, %d remain\n", u.Used, u.Limit, unit(cfg), u.Remaining)
 	if !u.ResetAt.IsZero() {
 		fmt.Fprintf(w, "frees up: %s (Pacific)\n", u.ResetAt.In(zohoquota.Pacific()).Format("Mon 2 Jan 2006 15:04 MST"))
