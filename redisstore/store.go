@@ -79,6 +79,7 @@ type Store struct {
 	// skew is the Redis clock minus the local clock at the last answer, in
 	// microseconds: the guess of the Redis clock that picks the calendar days.
 	skew atomic.Int64
+	days atomic.Pointer[days] // the calendar days of the last call
 }
 
 var _ zohoquota.Store = (*Store)(nil)
@@ -217,8 +218,7 @@ func (s *Store) Refund(ctx context.Context, key string, d zohoquota.Decision, w 
 		return err
 	}
 	y, m, dd := d.At.In(w.Location()).Date()
-	keys := []string{s.tag(key) + ":day", s.tag(key) + ":day:" + dateLabel(y, m, dd)}
-	_, err := s.run(ctx, dayScript, keys, "refund", 0, d.Cost)
+	_, err := s.run(ctx, dayScript, []string{s.tag(key) + ":day"}, "refund", 0, d.Cost, 0, dateLabel(y, m, dd))
 	return err
 }
 
@@ -275,13 +275,13 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time, w zohoqu
 // day runs op of day.lua, around the guessed Redis clock and then, if that missed
 // by more than a day, around the clock Redis reported.
 func (s *Store) day(ctx context.Context, op, key string, arg, limit int, loc *time.Location) ([]int64, error) {
-	tag := s.tag(key)
+	keys := []string{s.tag(key) + ":day"}
 	guess := s.guess()
 	for range 2 {
-		days := daysAround(guess, loc)
-		keys := []string{tag + ":day", tag + ":day:" + days.labels[0], tag + ":day:" + days.labels[1], tag + ":day:" + days.labels[2]}
+		d := s.daysAround(guess, loc)
 		r, err := s.run(ctx, dayScript, keys, op, micros(s.shift), arg, limit,
-			days.starts[0], days.starts[1], days.starts[2], days.starts[3], s.keep.Milliseconds())
+			d.labels[0], d.labels[1], d.labels[2], d.starts[0], d.starts[1], d.starts[2], d.starts[3],
+			s.keep.Milliseconds())
 		if err != nil {
 			return nil, err
 		}
@@ -301,13 +301,19 @@ func (s *Store) day(ctx context.Context, op, key string, arg, limit int, loc *ti
 // days are three consecutive calendar days in a zone: their starts and the end of
 // the last (Unix microseconds), and their dates.
 type days struct {
+	loc    *time.Location
 	starts [4]int64
 	labels [3]string
 }
 
-// daysAround returns the day before t's, t's and the next, in loc.
-func daysAround(t time.Time, loc *time.Location) days {
-	var d days
+// daysAround returns the day before t's, t's and the next, in loc. It keeps the
+// last answer: most calls fall in the same day.
+func (s *Store) daysAround(t time.Time, loc *time.Location) *days {
+	us := t.UnixMicro()
+	if d := s.days.Load(); d != nil && d.loc == loc && d.starts[1] <= us && us < d.starts[2] {
+		return d
+	}
+	d := &days{loc: loc}
 	y, m, dd := t.In(loc).Date()
 	for k := range 4 {
 		d.starts[k] = time.Date(y, m, dd-1+k, 0, 0, 0, 0, loc).UnixMicro()
@@ -318,6 +324,7 @@ func daysAround(t time.Time, loc *time.Location) days {
 			d.labels[k] = dateLabel(ly, lm, ld)
 		}
 	}
+	s.days.Store(d)
 	return d
 }
 

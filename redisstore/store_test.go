@@ -3,7 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"strings"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,8 +151,9 @@ func TestRollingFreesAfterTheWindow(t *testing.T) {
 				t.Fatalf("Take(3) = %+v, %v", first, err)
 			}
 			time.Sleep(250 * time.Millisecond)
-			if d, err := st.s.Take(ctx, key, 2, 5, w, time.Now()); err != nil || !d.OK {
-				t.Fatalf("Take(2) = %+v, %v", d, err)
+			second, err := st.s.Take(ctx, key, 2, 5, w, time.Now())
+			if err != nil || !second.OK {
+				t.Fatalf("Take(2) = %+v, %v", second, err)
 			}
 			d, err := st.s.Take(ctx, key, 3, 5, w, time.Now())
 			if err != nil || d.OK {
@@ -167,6 +168,11 @@ func TestRollingFreesAfterTheWindow(t *testing.T) {
 			d, err = st.s.Take(ctx, key, 3, 5, w, time.Now())
 			if err != nil || !d.OK || d.Used != 5 {
 				t.Fatalf("Take(3) after the release = %+v, %v; want admitted with used 5", d, err)
+			}
+			// The next units to free up are the second spending's.
+			if d.ResetAt.Before(second.At.Add(w.Length)) || d.ResetAt.After(second.At.Add(w.Length+w.Bucket)) {
+				t.Fatalf("ResetAt = %v, want the second bucket's release in [%v, %v]",
+					d.ResetAt, second.At.Add(w.Length), second.At.Add(w.Length+w.Bucket))
 			}
 			// A refund after the units freed up gives nothing back twice.
 			if err := st.s.Refund(ctx, key, first, w); err != nil {
@@ -226,7 +232,8 @@ func TestDailyReset(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// Redis's clock reads 300ms before tt.day (give or take the time to here).
 			shift := time.Until(tt.day.Add(-300 * time.Millisecond))
-			s := newStore(t, redisstore.WithTimeShift(shift))
+			c := client(t)
+			s := redisstore.NewFromClient(c, redisstore.WithTimeShift(shift))
 			w := zohoquota.Daily(tt.loc)
 			key := t.Name()
 			d, err := s.Take(ctx, key, 5, 5, w, time.Now())
@@ -254,6 +261,12 @@ func TestDailyReset(t *testing.T) {
 			}
 			if u, _ := s.Usage(ctx, key, 5, w, time.Now()); u.Used != 2 {
 				t.Fatalf("used after refunding yesterday = %d, want 2", u.Used)
+			}
+			// Only the new day is kept.
+			fields, err := c.HKeys(ctx, "zohoquota:{"+key+"}:day").Result()
+			slices.Sort(fields)
+			if want := []string{tt.day.Format("2006-01-02"), "last"}; err != nil || !slices.Equal(fields, want) {
+				t.Fatalf("day hash fields = %q, %v; want %q", fields, err, want)
 			}
 		})
 	}
@@ -360,21 +373,22 @@ func TestKeys(t *testing.T) {
 	tag := "zq-keys:{acme %7Beu%7D 100%25}:"
 	want := map[string]bool{tag + "day": true, tag + "roll": true, tag + "roll:rel": true, tag + "slots": true}
 	for _, k := range keys {
-		if !strings.HasPrefix(k, tag) {
-			t.Errorf("key %q lacks the hash tag %q", k, tag)
+		if !want[k] {
+			t.Errorf("unexpected key %q (want the hash tag %q)", k, tag)
 		}
-		if strings.HasPrefix(k, tag+"day:") {
-			want[tag+"day:<date>"] = true
-		} else if !want[k] {
-			t.Errorf("unexpected key %q", k)
-		}
+		delete(want, k)
 		ttl, err := c.PTTL(ctx, k).Result()
 		if err != nil || ttl <= 0 {
 			t.Errorf("key %q: PTTL = %v, %v; every key must expire", k, ttl, err)
 		}
 	}
-	if len(keys) != 5 {
-		t.Errorf("keys = %q, want day, day:<date>, roll, roll:rel and slots", keys)
+	for k := range want {
+		t.Errorf("missing key %q", k)
+	}
+	// The day's units are under its date in the quota's zone.
+	today := time.Now().In(zohoquota.PST).Format("2006-01-02")
+	if n, err := c.HGet(ctx, tag+"day", today).Int(); err != nil || n != 1 {
+		t.Errorf("HGET %sday %s = %d, %v; want 1", tag, today, n, err)
 	}
 }
 
