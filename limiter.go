@@ -316,7 +316,7 @@ func (l *Limiter) Wait(ctx context.Context) error { return l.WaitN(ctx, 1) }
 // before the moment the units could be admitted, it returns a *QuotaError at once.
 // A cost above the quota's whole limit is an error wrapping ErrCostAboveLimit.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
-	_, _, err := l.waitN(ctx, n)
+	_, _, err := l.waitN(ctx, n, true)
 	return err
 }
 
@@ -331,8 +331,10 @@ func (l *Limiter) checkCost(n int) error {
 }
 
 // waitN is WaitN that returns the admitting decision and whether it came from the
-// local fail-open budget, for a later refund.
-func (l *Limiter) waitN(ctx context.Context, n int) (Decision, bool, error) {
+// local fail-open budget, for a later refund. With waitQuota false it refuses at
+// once, with a *QuotaError, units the ledger cannot admit now (pacing is still
+// waited for): that is how Transport fails fast.
+func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, bool, error) {
 	if err := l.checkCost(n); err != nil {
 		return Decision{}, false, err
 	}
@@ -365,9 +367,12 @@ func (l *Limiter) waitN(ctx context.Context, n int) (Decision, bool, error) {
 			return d, l.inLocalMode(), nil
 		}
 		wait := d.ResetAt.Sub(d.At)
-		if hasDeadline && deadline.Before(now.Add(wait)) {
-			return Decision{}, false, &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: l.quota.Limit,
-				ResetAt: now.Add(wait), Deadline: deadline}
+		if !waitQuota || hasDeadline && deadline.Before(now.Add(wait)) {
+			e := &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: l.quota.Limit, ResetAt: now.Add(wait)}
+			if hasDeadline && deadline.Before(e.ResetAt) {
+				e.Deadline = deadline
+			}
+			return Decision{}, false, e
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return Decision{}, false, err

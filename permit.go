@@ -42,10 +42,16 @@ func (l *Limiter) Acquire(ctx context.Context, cost int) (release func(), err er
 // WaitN; slots are waited for until ctx ends, and if they are not had the quota is
 // refunded. slots is ignored when the quota has no concurrency cap.
 func (l *Limiter) AcquirePermit(ctx context.Context, cost, slots int) (*Permit, error) {
+	return l.acquirePermit(ctx, cost, slots, true)
+}
+
+// acquirePermit is AcquirePermit; with waitQuota false the quota is refused at once
+// when the ledger cannot admit cost now, while slots are still waited for.
+func (l *Limiter) acquirePermit(ctx context.Context, cost, slots int, waitQuota bool) (*Permit, error) {
 	if l.quota.Concurrency > 0 && (slots < 1 || slots > l.quota.Concurrency) {
 		return nil, fmt.Errorf("zohoquota: %d concurrency slots: need 1 to %d", slots, l.quota.Concurrency)
 	}
-	d, local, err := l.waitN(ctx, cost)
+	d, local, err := l.waitN(ctx, cost, waitQuota)
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +78,11 @@ func (l *Limiter) AcquirePermit(ctx context.Context, cost, slots int) (*Permit, 
 // waitSlots blocks until n slots are held or ctx ends.
 func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
 	waiter, _ := l.store.(slotWaiter)
-	for {
+	for try := 0; ; try++ {
 		var freed <-chan struct{}
-		if waiter != nil {
-			// Ask for the wake-up before trying, so a release in between is not missed.
+		if waiter != nil && try > 0 {
+			// Ask for the wake-up before trying again, so a release in between is
+			// not missed. The first try asks for none: slots are usually free.
 			freed = waiter.slotFreed(l.slotKey)
 		}
 		lease, ok, err := l.store.AcquireSlots(ctx, l.slotKey, n, l.quota.Concurrency, time.Now())
@@ -87,6 +94,9 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
 		}
 		if ok {
 			return lease, nil
+		}
+		if waiter != nil && try == 0 {
+			continue
 		}
 		if freed != nil {
 			select {
@@ -105,7 +115,7 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
 // renew keeps a shared store's lease alive while the call is in flight.
 func (p *Permit) renew() {
 	defer close(p.renewDone)
-	ttl := p.lease.Expires.Sub(time.Now())
+	ttl := time.Until(p.lease.Expires)
 	t := time.NewTicker(max(ttl/3, time.Millisecond))
 	defer t.Stop()
 	for {

@@ -178,16 +178,19 @@ func (l *ledger) advance(w Window, now time.Time) time.Time {
 	return now
 }
 
-// releaseOf returns when units spent at t free up: t rounded up to its bucket, plus
-// the window. Rounding up makes units come back late, never early.
+// releaseOf returns when units spent at t free up: the end of the bucket [k·b, (k+1)·b)
+// that holds t, plus the window. Units come back late, never early, even against a
+// server that keeps the same buckets and frees each one a window after its last
+// charge: t on a bucket's first instant is released with the rest of that bucket,
+// not a whole bucket sooner.
 func releaseOf(w Window, t time.Time) int64 {
 	b := int64(w.BucketSize())
 	n := t.UnixNano()
-	end := (n + b - 1) / b * b
-	if n < 0 {
-		end = n / b * b
+	k := n / b
+	if n%b < 0 {
+		k-- // floor, for times before 1970
 	}
-	return end + int64(w.Length)
+	return (k+1)*b + int64(w.Length)
 }
 
 // spend records units spent at now. l.mu must be held.

@@ -1,0 +1,104 @@
+package zohoquota
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// flakyStore is a MemoryStore that can be switched off, to test the failure policy
+// without a network (redisstore's tests do it against a real Redis).
+type flakyStore struct {
+	*MemoryStore
+	down atomic.Bool
+}
+
+var errDown = errors.New("connection refused")
+
+func (s *flakyStore) Take(ctx context.Context, key string, cost, limit int, w Window, now time.Time) (Decision, error) {
+	if s.down.Load() {
+		return Decision{}, errDown
+	}
+	return s.MemoryStore.Take(ctx, key, cost, limit, w, now)
+}
+
+func (s *flakyStore) AcquireSlots(ctx context.Context, key string, n, limit int, now time.Time) (Lease, bool, error) {
+	if s.down.Load() {
+		return Lease{}, false, errDown
+	}
+	return s.MemoryStore.AcquireSlots(ctx, key, n, limit, now)
+}
+
+func TestFailClosed(t *testing.T) {
+	s := &flakyStore{MemoryStore: NewMemoryStore()}
+	l := newTestLimiter(t, Quota{Limit: 100, Window: Daily(nil)}, WithStore(s))
+	require.True(t, l.Allow())
+	s.down.Store(true)
+	assert.False(t, l.Allow())
+	err := l.Wait(t.Context())
+	assert.ErrorIs(t, err, ErrStoreUnavailable)
+	assert.ErrorIs(t, err, errDown)
+	assert.ErrorContains(t, err, "fail closed")
+	s.down.Store(false)
+	assert.True(t, l.Allow(), "the limiter uses the store again once it answers")
+	assert.Equal(t, 2, l.Usage().Used)
+}
+
+func TestFailOpen(t *testing.T) {
+	s := &flakyStore{MemoryStore: NewMemoryStore()}
+	l := newTestLimiter(t, Quota{Limit: 100, Window: Daily(nil)}, WithStore(s), WithFailOpen(0.1))
+	s.down.Store(true)
+	n := 0
+	for l.Allow() {
+		n++
+		require.LessOrEqual(t, n, 10)
+	}
+	assert.Equal(t, 10, n, "fail open admits a tenth of the quota locally")
+	s.down.Store(false)
+	// The local admissions are not replayed into the store: the store's budget is whole.
+	assert.True(t, l.AllowN(100))
+	assert.False(t, l.Allow())
+}
+
+func TestFailClosedSlots(t *testing.T) {
+	s := &flakyStore{MemoryStore: NewMemoryStore()}
+	l := newTestLimiter(t, Quota{Limit: 100, Window: Daily(nil), Concurrency: 2}, WithStore(s))
+	require.True(t, l.Allow())
+	s.down.Store(true)
+	_, err := l.Acquire(t.Context(), 1)
+	assert.ErrorIs(t, err, ErrStoreUnavailable)
+}
+
+// Pacing spreads the rest of the day: with 2,400 units left and 24 hours to go, one
+// unit every 36 seconds.
+func TestPacing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 12, 3, 0, 0, 0, 0, PST))
+		l := newTestLimiter(t, Quota{Limit: 2400, Window: Daily(nil)}, WithPacing(1))
+		require.True(t, l.Allow())
+		assert.False(t, l.Allow(), "the bucket holds one unit")
+		assert.Equal(t, 1, l.Usage().Used, "a paced refusal consumes no quota")
+
+		start := time.Now()
+		require.NoError(t, l.Wait(t.Context()))
+		assert.InDelta(t, 36, time.Since(start).Seconds(), 0.5)
+
+		// A cost above the burst is paced in parts, never refused for its size.
+		start = time.Now()
+		require.NoError(t, l.WaitN(t.Context(), 10))
+		assert.InDelta(t, 360, time.Since(start).Seconds(), 5)
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		var qe *QuotaError
+		require.ErrorAs(t, l.Wait(ctx), &qe)
+		assert.False(t, qe.Deadline.IsZero())
+		assert.Equal(t, 12, l.Usage().Used)
+	})
+}
