@@ -38,10 +38,10 @@ if now < last then now = last end
 -- Lua 5.1 prints large numbers in exponent form; field names must be exact.
 local function int(x) return string.format('%d', x) end
 
+-- releaseOf returns the end of the bucket [k*bucket, (k+1)*bucket) that holds t,
+-- plus the window, as the memory store does: late, never early.
 local function releaseOf(t)
-  local r = math.fmod(t, bucket)
-  if r > 0 then t = t + bucket - r end
-  return t + length
+  return t - math.fmod(t, bucket) + bucket + length
 end
 
 -- expire keeps both keys until everything in them has freed up and the block has
