@@ -28,7 +28,7 @@ func TestOutage(t *testing.T) {
 	store := redisstore.NewFromClient(c)
 
 	const limit = 1000
-	q := zohoquota.Quota{Limit: limit, Window: zohoquota.Daily(zohoquota.PST)}
+	q := zohoquota.Quota{Limit: limit, Window: zohoquota.Daily(zohoquota.PST), Concurrency: 10}
 	closed, _ := zohoquota.NewLimiter(q, zohoquota.WithStore(store), zohoquota.WithKey("org"))
 	open, err := zohoquota.NewLimiter(q, zohoquota.WithStore(store), zohoquota.WithKey("org"), zohoquota.WithFailOpen(0.1))
 	if err != nil {
@@ -50,7 +50,16 @@ func TestOutage(t *testing.T) {
 		t.Fatal("fail-closed AllowN admitted during the outage")
 	}
 	t.Logf("fail-closed refusal took %v", time.Since(start))
-	local := 0
+	if _, err := closed.Acquire(context.Background(), 1); !errors.Is(err, zohoquota.ErrStoreUnavailable) {
+		t.Fatalf("fail-closed Acquire during the outage = %v, want ErrStoreUnavailable", err)
+	}
+	// Fail open: a unit of the local budget and a slot of the local pool (a tenth of 10).
+	release, err := open.Acquire(context.Background(), 1)
+	if err != nil {
+		t.Fatalf("fail-open Acquire during the outage: %v", err)
+	}
+	release()
+	local := 1
 	for range 2 * limit {
 		if !open.AllowN(1) {
 			break

@@ -39,24 +39,34 @@ import (
 // Every key starts with the prefix and the key of the budget in a hash tag,
 // "zohoquota:{org}:", so that one budget's keys live in one Redis Cluster slot;
 // the braces of the tag are escaped in the key ("{" as %7B, "}" as %7D, "%" as
-// %25). Every key has an expiry, set in the same script that writes it:
+// %25). Every key has an expiry, set by the same script that writes it:
 //
-//	zohoquota:{org}:day:2026-12-03  units spent on that day in the quota's zone
-//	                                (string); expires an hour after the day ends
-//	zohoquota:{org}:day             hash: last (ledger clock), blk (refused until)
-//	zohoquota:{org}:roll            hash: used, last, blk, and units per release time
-//	zohoquota:{org}:roll:rel        sorted set of the release times held in :roll
-//	zohoquota:{slotkey}:slots       sorted set of lease IDs scored by expiry
+//	zohoquota:{org}:day       hash of a calendar-day ledger: the units spent on the
+//	                          current day under its date in the quota's zone
+//	                          ("2026-12-03"), last (the ledger's clock) and blk
+//	                          (refused until); expires an hour after the day (or
+//	                          the block) ends, and drops earlier dates when a day
+//	                          begins
+//	zohoquota:{org}:roll      hash of a rolling ledger: used, last, blk, the units
+//	                          of each release bucket under its release time, and
+//	                          head, tail, tu (the oldest and newest release, the
+//	                          newest's units) so that most admissions need not read
+//	                          the sorted set
+//	zohoquota:{org}:roll:rel  sorted set of the release times held in :roll
+//	zohoquota:{slotkey}:slots sorted set of lease IDs ("<random>:<slots>") scored by
+//	                          expiry; slotkey is the limiter's slot key
 //
-// Times in keys and values are Unix microseconds. All processes sharing a budget
-// must use the same quota (limit, window and zone): a calendar day is named by its
-// date in the quota's zone, and two zones name different days.
+// Times in keys and values are Unix microseconds. An admission runs TIME, HMGET
+// and HSET inside the script (a rolling window adds ZADD and two PEXPIREs when it
+// opens a new bucket, and a purge when one is released). All processes sharing a
+// budget must use the same quota (limit, window and zone): a calendar day is named
+// by its date in the quota's zone, and two zones name different days.
 //
 // # Calendar days
 //
-// A calendar-day window counts into the key of the local date, in the quota's
-// zone, of the Redis time. The script reads that time itself, so it cannot be told
-// the date in advance; instead the caller passes three consecutive days (their
+// A calendar-day window counts under the local date, in the quota's zone, of the
+// Redis time. The script reads that time itself, so it cannot be told the date in
+// advance; instead the caller passes three consecutive days (their dates, their
 // starts and the end of the last, computed with time.Date in the zone, so DST days
 // of 23 and 25 hours are right) around its guess of the Redis clock, and the script
 // picks the day that holds its time. The guess is the local clock corrected by the
