@@ -2,6 +2,8 @@ package redisstore_test
 
 import (
 	"os"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +30,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(code)
 	}))
+}
+
+var runs atomic.Int64
+
+// keyOf returns a budget key for t, new on every run (go test -count runs a test
+// again against the same server).
+func keyOf(t testing.TB) string {
+	return t.Name() + "#" + strconv.FormatInt(runs.Add(1), 10)
 }
 
 // client returns a client of the package's server, closed when t ends; it skips

@@ -98,7 +98,7 @@ func TestOneRoundTrip(t *testing.T) {
 	for _, w := range []zohoquota.Window{zohoquota.Daily(zohoquota.PST), zohoquota.Rolling(24 * time.Hour)} {
 		t.Run(w.String(), func(t *testing.T) {
 			s := redisstore.NewFromClient(c)
-			key := t.Name()
+			key := keyOf(t)
 			// Warm up: load the script and let the store learn Redis's clock.
 			if _, err := s.Take(ctx, key, 1, 1_000_000, w, time.Now()); err != nil {
 				t.Fatal(err)

@@ -75,7 +75,7 @@ func TestStoreSemantics(t *testing.T) {
 	for _, tt := range tests {
 		for _, st := range stores(t) {
 			t.Run(tt.name+"/"+st.name, func(t *testing.T) {
-				key := t.Name()
+				key := keyOf(t)
 				var last zohoquota.Decision
 				for i, sp := range tt.steps {
 					now := time.Now()
@@ -145,7 +145,7 @@ func TestRollingFreesAfterTheWindow(t *testing.T) {
 	w := zohoquota.Window{Length: 800 * time.Millisecond, Bucket: 100 * time.Millisecond}
 	for _, st := range stores(t) {
 		t.Run(st.name, func(t *testing.T) {
-			key := t.Name()
+			key := keyOf(t)
 			first, err := st.s.Take(ctx, key, 3, 5, w, time.Now())
 			if err != nil || !first.OK {
 				t.Fatalf("Take(3) = %+v, %v", first, err)
@@ -189,7 +189,7 @@ func TestBlock(t *testing.T) {
 	for _, w := range []zohoquota.Window{zohoquota.Daily(zohoquota.PST), zohoquota.Rolling(time.Hour)} {
 		for _, st := range stores(t) {
 			t.Run(w.String()+"/"+st.name, func(t *testing.T) {
-				key := t.Name()
+				key := keyOf(t)
 				now := time.Now()
 				if err := st.s.Block(ctx, key, now.Add(300*time.Millisecond), w, now); err != nil {
 					t.Fatal(err)
@@ -230,12 +230,13 @@ func TestDailyReset(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Redis's clock reads 300ms before tt.day (give or take the time to here).
-			shift := time.Until(tt.day.Add(-300 * time.Millisecond))
+			t.Parallel()
+			// Redis's clock reads 600ms before tt.day (give or take the time to here).
+			shift := time.Until(tt.day.Add(-600 * time.Millisecond))
 			c := client(t)
 			s := redisstore.NewFromClient(c, redisstore.WithTimeShift(shift))
 			w := zohoquota.Daily(tt.loc)
-			key := t.Name()
+			key := keyOf(t)
 			d, err := s.Take(ctx, key, 5, 5, w, time.Now())
 			if err != nil || !d.OK {
 				t.Fatalf("Take(5) = %+v, %v", d, err)
@@ -278,7 +279,7 @@ func TestClockOnlyMovesForward(t *testing.T) {
 	ahead := newStore(t, redisstore.WithTimeShift(time.Hour))
 	behind := newStore(t)
 	for _, w := range []zohoquota.Window{zohoquota.Daily(zohoquota.PST), zohoquota.Rolling(24 * time.Hour)} {
-		key := t.Name() + w.String()
+		key := keyOf(t) + w.String()
 		a, err := ahead.Take(ctx, key, 1, 10, w, time.Now())
 		if err != nil || !a.OK {
 			t.Fatalf("%v: Take = %+v, %v", w, a, err)
@@ -299,7 +300,7 @@ func TestCallerClockIgnored(t *testing.T) {
 	s := newStore(t)
 	for _, w := range []zohoquota.Window{zohoquota.Daily(zohoquota.PST), zohoquota.Rolling(time.Hour)} {
 		q := zohoquota.Quota{Limit: 10, Window: w}
-		key := zohoquota.WithKey(t.Name() + w.String())
+		key := zohoquota.WithKey(keyOf(t) + w.String())
 		l1, err := zohoquota.NewLimiter(q, zohoquota.WithStore(s), key)
 		if err != nil {
 			t.Fatal(err)
@@ -325,13 +326,14 @@ func TestDayGuessRecovers(t *testing.T) {
 	c := client(t)
 	w := zohoquota.Daily(zohoquota.PST)
 	// Load the script first, so that the counts below see no NOSCRIPT retry.
-	if _, err := redisstore.NewFromClient(c).Usage(ctx, t.Name(), 10, w, time.Now()); err != nil {
+	if _, err := redisstore.NewFromClient(c).Usage(ctx, keyOf(t), 10, w, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var calls countHook
 	c.AddHook(&calls)
 	s := redisstore.NewFromClient(c, redisstore.WithTimeShift(-72*time.Hour))
-	d, err := s.Take(ctx, t.Name(), 1, 10, w, time.Now())
+	key := keyOf(t)
+	d, err := s.Take(ctx, key, 1, 10, w, time.Now())
 	if err != nil || !d.OK {
 		t.Fatalf("Take = %+v, %v", d, err)
 	}
@@ -342,7 +344,7 @@ func TestDayGuessRecovers(t *testing.T) {
 	if first != 2 {
 		t.Errorf("first Take sent %d commands, want 2 (a miss and the retry)", first)
 	}
-	if _, err := s.Take(ctx, t.Name(), 1, 10, w, time.Now()); err != nil {
+	if _, err := s.Take(ctx, key, 1, 10, w, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if got := calls.n.Load() - first; got != 1 {
@@ -354,6 +356,9 @@ func TestKeys(t *testing.T) {
 	c := client(t)
 	s := redisstore.NewFromClient(c, redisstore.WithPrefix("zq-keys"))
 	org := "acme {eu} 100%"
+	if old, _ := c.Keys(ctx, "zq-keys:*").Result(); len(old) > 0 {
+		c.Del(ctx, old...) // a run before this one (-count)
+	}
 	if _, err := s.Take(ctx, org, 1, 10, zohoquota.Daily(zohoquota.PST), time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -393,15 +398,16 @@ func TestKeys(t *testing.T) {
 }
 
 func TestSlots(t *testing.T) {
-	s := newStore(t, redisstore.WithLeaseTTL(400*time.Millisecond))
-	key := t.Name()
+	const ttl = 600 * time.Millisecond
+	s := newStore(t, redisstore.WithLeaseTTL(ttl))
+	key := keyOf(t)
 	now := time.Now()
 	a, ok, err := s.AcquireSlots(ctx, key, 3, 5, now)
 	if err != nil || !ok || a.Slots != 3 || a.ID == "" {
 		t.Fatalf("AcquireSlots(3 of 5) = %+v, %v, %v", a, ok, err)
 	}
-	if !a.Expires.Equal(now.Add(400 * time.Millisecond)) {
-		t.Errorf("Expires = %v, want now+TTL %v", a.Expires, now.Add(400*time.Millisecond))
+	if !a.Expires.Equal(now.Add(ttl)) {
+		t.Errorf("Expires = %v, want now+TTL %v", a.Expires, now.Add(ttl))
 	}
 	if _, ok, _ := s.AcquireSlots(ctx, key, 3, 5, now); ok {
 		t.Fatal("AcquireSlots(3) with 2 free succeeded")
@@ -422,8 +428,8 @@ func TestSlots(t *testing.T) {
 		}
 	}
 	// b is kept alive by renewals past its TTL; then it lapses.
-	for range 3 {
-		time.Sleep(200 * time.Millisecond)
+	for range 4 {
+		time.Sleep(ttl / 4)
 		if err := s.RenewSlots(ctx, key, b, time.Now()); err != nil {
 			t.Fatalf("RenewSlots: %v", err)
 		}
@@ -431,7 +437,7 @@ func TestSlots(t *testing.T) {
 	if n, _ := s.SlotsInUse(ctx, key, now); n != 2 {
 		t.Fatalf("SlotsInUse of a renewed lease = %d, want 2", n)
 	}
-	time.Sleep(450 * time.Millisecond)
+	time.Sleep(ttl + 50*time.Millisecond)
 	if n, _ := s.SlotsInUse(ctx, key, now); n != 0 {
 		t.Fatalf("SlotsInUse after the TTL = %d, want 0", n)
 	}
@@ -451,7 +457,7 @@ func TestSlots(t *testing.T) {
 func TestRestartSeesUsage(t *testing.T) {
 	for _, w := range []zohoquota.Window{zohoquota.Daily(zohoquota.PST), zohoquota.Rolling(24 * time.Hour)} {
 		q := zohoquota.Quota{Limit: 100, Window: w}
-		key := zohoquota.WithKey(t.Name() + w.String())
+		key := zohoquota.WithKey(keyOf(t) + w.String())
 		before, _ := zohoquota.NewLimiter(q, zohoquota.WithStore(newStore(t)), key)
 		if !before.AllowN(60) {
 			t.Fatalf("%v: AllowN(60) refused", w)
@@ -470,7 +476,7 @@ func TestRestartSeesUsage(t *testing.T) {
 func TestLimiterOverRedis(t *testing.T) {
 	s := newStore(t, redisstore.WithLeaseTTL(time.Second))
 	q := zohoquota.Quota{Limit: 5, Window: zohoquota.Window{Length: 500 * time.Millisecond, Bucket: 50 * time.Millisecond}, Concurrency: 1}
-	l, err := zohoquota.NewLimiter(q, zohoquota.WithStore(s), zohoquota.WithKey(t.Name()), zohoquota.WithSlotPoll(5*time.Millisecond))
+	l, err := zohoquota.NewLimiter(q, zohoquota.WithStore(s), zohoquota.WithKey(keyOf(t)), zohoquota.WithSlotPoll(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
