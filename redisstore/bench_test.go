@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +63,84 @@ func BenchmarkAdmission(b *testing.B) {
 			for _, op := range ops {
 				b.Run(fmt.Sprintf("%s/g%d/%s", conn.name, g, op.name), func(b *testing.B) {
 					benchOp(b, c, g, op.count, op.op)
+				})
+			}
+		}
+		c.Close()
+	}
+}
+
+// BenchmarkAdmissionVsINCR interleaves an admission and a bare INCR in every
+// iteration, on the same client, and times each: on a busy machine the load then
+// weighs on both alike, and the ratio holds where BenchmarkAdmission's separate
+// runs drift. It reports take-ns and incr-ns per operation and their ratio.
+//
+//	go test -run '^$' -bench AdmissionVsINCR -count 5 ./redisstore/
+func BenchmarkAdmissionVsINCR(b *testing.B) {
+	s := redistest.Require(b, srv, srvErr)
+	const limit = 1 << 50
+	for _, conn := range []struct {
+		name string
+		opt  *redis.Options
+	}{
+		{"unix", &redis.Options{Network: "unix", Addr: s.Socket}},
+		{"tcp", &redis.Options{Network: "tcp", Addr: s.Addr}},
+	} {
+		c := redis.NewClient(conn.opt)
+		store := redisstore.NewFromClient(c)
+		for _, g := range []int{1, 16} {
+			for _, w := range []zohoquota.Window{zohoquota.Daily(zohoquota.PST), zohoquota.Rolling(24 * time.Hour)} {
+				name := "daily"
+				if w.IsRolling() {
+					name = "rolling"
+				}
+				b.Run(fmt.Sprintf("%s/g%d/%s", conn.name, g, name), func(b *testing.B) {
+					ctx := context.Background()
+					var takeNs, incrNs atomic.Int64
+					pair := func() error {
+						t0 := time.Now()
+						if _, err := store.Take(ctx, "bench-pair-"+name, 1, limit, w, t0); err != nil {
+							return err
+						}
+						t1 := time.Now()
+						if err := c.Incr(ctx, "bench-pair-incr").Err(); err != nil {
+							return err
+						}
+						takeNs.Add(int64(t1.Sub(t0)))
+						incrNs.Add(int64(time.Since(t1)))
+						return nil
+					}
+					if err := pair(); err != nil {
+						b.Fatal(err)
+					}
+					takeNs.Store(0)
+					incrNs.Store(0)
+					_ = c.ConfigResetStat(ctx).Err()
+					b.ResetTimer()
+					if g == 1 {
+						for b.Loop() {
+							if err := pair(); err != nil {
+								b.Fatal(err)
+							}
+						}
+					} else {
+						b.SetParallelism((g + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+						b.RunParallel(func(pb *testing.PB) {
+							for pb.Next() {
+								if err := pair(); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						})
+					}
+					b.StopTimer()
+					st := commandStats(b, c)
+					take, incr := float64(takeNs.Load())/float64(b.N), float64(incrNs.Load())/float64(b.N)
+					b.ReportMetric(take, "take-ns")
+					b.ReportMetric(incr, "incr-ns")
+					b.ReportMetric(take/incr, "ratio")
+					b.ReportMetric(float64(st["evalsha"])/float64(b.N), "evalsha/op")
 				})
 			}
 		}
