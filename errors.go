@@ -36,7 +36,7 @@ func (e *QuotaError) Error() string {
 	if e.Server {
 		who = "server"
 	}
-	msg := fmt.Sprintf("zohoquota: quota exhausted for %q (%s): %d of %d used, %d more admitted at %s",
+	msg := fmt.Sprintf("zohoquota: quota exhausted for %q (%s): %d of %d used; %d more can be admitted at %s",
 		e.Key, who, e.Used, e.Limit, e.Cost, e.ResetAt.Format(time.RFC3339))
 	if !e.Deadline.IsZero() {
 		msg += ", after the context deadline " + e.Deadline.Format(time.RFC3339)

@@ -374,7 +374,7 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, b
 		wait := d.ResetAt.Sub(d.At)
 		if !waitQuota || hasDeadline && deadline.Before(now.Add(wait)) {
 			e := &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: l.quota.Limit, ResetAt: now.Add(wait)}
-			if hasDeadline && deadline.Before(e.ResetAt) {
+			if waitQuota && hasDeadline && deadline.Before(e.ResetAt) {
 				e.Deadline = deadline
 			}
 			return Decision{}, false, e
