@@ -38,7 +38,8 @@ type Limiter struct {
 	failOpen float64
 	local    *ledger // the fail-open budget
 	// localSlots is the fail-open pool of concurrency slots: fraction × the
-	// quota's concurrency (at least 1), used while the store cannot be reached.
+	// quota's concurrency (a call needing more may run alone), used while the
+	// store cannot be reached.
 	localSlots *MemoryStore
 	slotPoll   time.Duration
 	logger     *slog.Logger
