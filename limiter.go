@@ -37,8 +37,12 @@ type Limiter struct {
 	burst    int
 	failOpen float64
 	local    *ledger // the fail-open budget
-	slotPoll time.Duration
-	logger   *slog.Logger
+	// localSlots is the fail-open pool of concurrency slots: fraction × the
+	// quota's concurrency (a call needing more may run alone), used while the
+	// store cannot be reached.
+	localSlots *MemoryStore
+	slotPoll   time.Duration
+	logger     *slog.Logger
 
 	mu        sync.Mutex
 	localMode bool // the store failed and the limiter runs on its local budget
@@ -97,9 +101,10 @@ func WithPacing(burst int) Option {
 }
 
 // WithFailOpen makes the limiter run on a local budget of fraction × the quota's limit
-// while the store cannot be reached, instead of refusing (the default, fail closed).
-// The fraction must be in (0, 1]. The limiter goes back to the store as soon as it
-// answers again.
+// while the store cannot be reached, instead of refusing (the default, fail closed);
+// concurrency slots then come from a local pool of fraction × the concurrency cap
+// (a call needing more slots than that may run alone). The fraction must be in
+// (0, 1]. The limiter goes back to the store as soon as it answers again.
 func WithFailOpen(fraction float64) Option {
 	return func(l *Limiter) error {
 		if !(fraction > 0 && fraction <= 1) {
@@ -156,6 +161,7 @@ func NewLimiter(q Quota, opts ...Option) (*Limiter, error) {
 	}
 	if l.failOpen > 0 {
 		l.local = &ledger{}
+		l.localSlots = NewMemoryStore()
 	}
 	if l.burst > 0 {
 		l.pacer = rate.NewLimiter(l.steadyRate(), l.burst)

@@ -17,6 +17,8 @@ type Permit struct {
 	local    bool
 	lease    Lease
 	held     bool
+	// localLease is true when the slots came from the local fail-open pool.
+	localLease bool
 
 	once      sync.Once
 	stopRenew chan struct{}
@@ -59,14 +61,14 @@ func (l *Limiter) acquirePermit(ctx context.Context, cost, slots int, waitQuota 
 	if l.quota.Concurrency == 0 {
 		return p, nil
 	}
-	lease, err := l.waitSlots(ctx, slots)
+	lease, localLease, err := l.waitSlots(ctx, slots)
 	if err != nil {
 		if rerr := l.refund(context.WithoutCancel(ctx), d, local); rerr != nil {
 			l.logger.Warn("zohoquota: refund failed", "key", l.key, "err", rerr)
 		}
 		return nil, err
 	}
-	p.lease, p.held = lease, true
+	p.lease, p.held, p.localLease = lease, true, localLease
 	if !lease.Expires.IsZero() {
 		p.stopRenew = make(chan struct{})
 		p.renewDone = make(chan struct{})
@@ -75,8 +77,10 @@ func (l *Limiter) acquirePermit(ctx context.Context, cost, slots int, waitQuota 
 	return p, nil
 }
 
-// waitSlots blocks until n slots are held or ctx ends.
-func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
+// waitSlots blocks until n slots are held or ctx ends. When the store fails and
+// the limiter fails open, it holds slots of the local fail-open pool instead
+// (local is then true), trying the store again on every poll.
+func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool, err error) {
 	waiter, _ := l.store.(slotWaiter)
 	for try := 0; ; try++ {
 		var freed <-chan struct{}
@@ -88,26 +92,36 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (Lease, error) {
 		lease, ok, err := l.store.AcquireSlots(ctx, l.slotKey, n, l.quota.Concurrency, time.Now())
 		if err != nil {
 			if ctx.Err() != nil {
-				return Lease{}, ctx.Err()
+				return Lease{}, false, ctx.Err()
 			}
-			return Lease{}, fmt.Errorf("zohoquota: concurrency slots of %q: %w: %w", l.slotKey, ErrStoreUnavailable, err)
-		}
-		if ok {
-			return lease, nil
-		}
-		if waiter != nil && try == 0 {
+			if l.localSlots == nil {
+				return Lease{}, false, fmt.Errorf("zohoquota: concurrency slots of %q: %w: %w", l.slotKey, ErrStoreUnavailable, err)
+			}
+			if try == 0 {
+				l.logger.Warn("zohoquota: store unavailable, taking slots from the local fail-open pool", "key", l.slotKey, "err", err)
+			}
+			// A call needing more slots than the local pool has may still run alone.
+			limit := max(n, int(float64(l.quota.Concurrency)*l.failOpen))
+			lease, ok, _ = l.localSlots.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
+			if ok {
+				return lease, true, nil
+			}
+			freed = nil // the store's wake-up cannot come while it is down: poll
+		} else if ok {
+			return lease, false, nil
+		} else if waiter != nil && try == 0 {
 			continue
 		}
 		if freed != nil {
 			select {
 			case <-freed:
 			case <-ctx.Done():
-				return Lease{}, ctx.Err()
+				return Lease{}, false, ctx.Err()
 			}
 			continue
 		}
 		if err := sleep(ctx, l.slotPoll); err != nil {
-			return Lease{}, err
+			return Lease{}, false, err
 		}
 	}
 }
@@ -146,7 +160,11 @@ func (p *Permit) end(refund bool) {
 			<-p.renewDone
 		}
 		if p.held {
-			if err := l.store.ReleaseSlots(ctx, l.slotKey, p.lease); err != nil {
+			store := l.store
+			if p.localLease {
+				store = l.localSlots
+			}
+			if err := store.ReleaseSlots(ctx, l.slotKey, p.lease); err != nil {
 				l.logger.Warn("zohoquota: release slots failed; the lease expires on its own", "key", l.slotKey, "err", err)
 			}
 		}

@@ -75,6 +75,41 @@ func TestFailClosedSlots(t *testing.T) {
 	assert.ErrorIs(t, err, ErrStoreUnavailable)
 }
 
+// TestFailOpenSlots: while the store is down, slots come from a local pool of the
+// fail-open fraction of the concurrency cap; once it is back, from the store again.
+func TestFailOpenSlots(t *testing.T) {
+	s := &flakyStore{MemoryStore: NewMemoryStore()}
+	l := newTestLimiter(t, Quota{Limit: 100, Window: Daily(nil), Concurrency: 4}, WithStore(s),
+		WithFailOpen(0.5), WithSlotPoll(time.Millisecond))
+	s.down.Store(true)
+	r1, err := l.Acquire(t.Context(), 1)
+	require.NoError(t, err)
+	r2, err := l.Acquire(t.Context(), 1)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	_, err = l.Acquire(ctx, 1)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the local pool holds half of the 4 slots")
+	assert.Equal(t, 2, l.local.usage(100, Daily(nil), time.Now()).Used, "the refused call's unit was refunded")
+
+	// A call needing more slots than the local pool has runs once the pool is empty.
+	r1()
+	r2()
+	p, err := l.AcquirePermit(t.Context(), 1, 3)
+	require.NoError(t, err)
+	p.Release()
+
+	s.down.Store(false)
+	r3, err := l.Acquire(t.Context(), 1)
+	require.NoError(t, err)
+	n, _ := s.SlotsInUse(t.Context(), l.slotKey, time.Now())
+	assert.Equal(t, 1, n, "with the store back, slots are held there")
+	r3()
+	r1() // a second release frees nothing twice
+	n, _ = s.SlotsInUse(t.Context(), l.slotKey, time.Now())
+	assert.Equal(t, 0, n)
+}
+
 // Pacing spreads the rest of the day: with 2,400 units left and 24 hours to go, one
 // unit every 36 seconds.
 func TestPacing(t *testing.T) {

@@ -57,8 +57,10 @@ type Decision struct {
 type Lease struct {
 	ID    string
 	Slots int
-	// Expires is when a shared store frees the slots unless renewed; zero means the
-	// lease lasts until released (the memory store).
+	// Expires is when a shared store frees the slots unless renewed, in the clock
+	// of the caller of AcquireSlots (its now plus the lease's TTL), so that a
+	// renewer can time itself with time.Until; zero means the lease lasts until
+	// released (the memory store).
 	Expires time.Time
 }
 

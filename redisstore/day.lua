@@ -1,0 +1,99 @@
+-- Calendar-day ledger of one budget, in one hash: the units spent on each day,
+-- named by its date in the quota's zone, and the ledger's clock and block.
+-- Times are Unix microseconds of the Redis clock (TIME plus ARGV[2], a shift that
+-- is 0 outside this package's tests), clamped so that the clock never moves
+-- backwards.
+--
+-- KEYS[1]  hash {last = ledger clock, blk = refused until, <YYYY-MM-DD> = units}
+-- ARGV[1]  op: take | usage | setrem | block | refund
+-- ARGV[2]  shift
+-- ARGV[3]  cost (take, refund) | remaining (setrem) | duration of the block (block)
+-- ARGV[4]  limit
+-- ARGV[5..7] the dates of three consecutive days (refund: the decision's date)
+-- ARGV[8..11] their starts and the end of the third. The caller computes them in
+--          the quota's zone around its guess of the Redis clock; when the clock
+--          falls outside them the script answers {-1, now} and the caller asks
+--          again around now.
+-- ARGV[12] how long the hash outlives what it holds, in milliseconds
+local h = KEYS[1]
+local op = ARGV[1]
+local arg = tonumber(ARGV[3])
+
+if op == 'refund' then
+  -- The day is named by the decision; a day that has ended is already gone.
+  local v = tonumber(redis.call('HGET', h, ARGV[5]))
+  if v and v > 0 then
+    redis.call('HINCRBY', h, ARGV[5], -math.min(v, arg))
+  end
+  return 0
+end
+
+local tm = redis.call('TIME')
+local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2]) + tonumber(ARGV[2])
+local v = redis.call('HMGET', h, 'last', 'blk', ARGV[5], ARGV[6], ARGV[7])
+local last = tonumber(v[1]) or 0
+local blk = tonumber(v[2]) or 0
+if now < last then now = last end
+
+local j
+for k = 1, 3 do
+  if now >= tonumber(ARGV[7 + k]) and now < tonumber(ARGV[8 + k]) then
+    j = k
+    break
+  end
+end
+if not j then
+  return {-1, now}
+end
+local date, reset = ARGV[4 + j], tonumber(ARGV[8 + j])
+local used = tonumber(v[2 + j]) or 0
+local limit = tonumber(ARGV[4])
+local keep = tonumber(ARGV[12])
+
+-- expire keeps the hash until the day (or the block) ends, and then keep more.
+-- Expiries are relative: the shift moves the script's clock, not Redis's.
+local function expire()
+  redis.call('PEXPIRE', h, math.ceil((math.max(reset, blk) - now) / 1000) + keep)
+end
+
+local function spend(n)
+  used = used + n
+  redis.call('HSET', h, date, used, 'last', now)
+  if not v[2 + j] then
+    -- The day's first units: forget the days before it, as the memory store
+    -- does, and move the expiry to the day's end.
+    for _, f in ipairs(redis.call('HKEYS', h)) do
+      if f ~= date and string.match(f, '^%d+%-%d%d%-%d%d$') then
+        redis.call('HDEL', h, f)
+      end
+    end
+    expire()
+  end
+end
+
+if op == 'take' then
+  if now < blk then
+    return {0, used, blk, now}
+  end
+  if used + arg > limit then
+    return {0, used, reset, now}
+  end
+  spend(arg)
+  return {1, used, reset, now}
+elseif op == 'usage' then
+  return {used, reset, blk, now}
+elseif op == 'setrem' then
+  local extra = limit - arg - used
+  if extra > 0 then
+    spend(extra)
+  end
+  return 0
+elseif op == 'block' then
+  if now + arg > blk then
+    blk = now + arg
+    redis.call('HSET', h, 'blk', blk, 'last', now)
+    expire()
+  end
+  return 0
+end
+return redis.error_reply('zohoquota: unknown op ' .. op)
