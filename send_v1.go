@@ -7,16 +7,13 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -115,25 +112,9 @@ func V1Write[R any](t V1Target) SendFunc[R] {
 			"version":   {"4"},
 			"xmlData":   {xmlData},
 		}
-		var wrote atomic.Bool
-		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
-		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, endpoint,
-			strings.NewReader(form.Encode()))
+		resp, data, err := postBatch(ctx, client, endpoint, "application/x-www-form-urlencoded", []byte(form.Encode()), "")
 		if err != nil {
-			return nil, fmt.Errorf("zohoquota: build request: %w: %w", ErrRejected, err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := client.Do(req)
-		if err != nil {
-			if !wrote.Load() {
-				return nil, fmt.Errorf("zohoquota: POST %s: %w: %w", endpoint, ErrNotWritten, err)
-			}
-			return nil, fmt.Errorf("zohoquota: POST %s: %w", endpoint, err)
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-		if err != nil {
-			return nil, fmt.Errorf("zohoquota: POST %s: read response: %w", endpoint, err)
+			return nil, err
 		}
 		return parseV1Insert(resp, data, len(batch), time.Now())
 	}

@@ -59,27 +59,13 @@ func V8Write[R any](t V8Target) SendFunc[R] {
 		if err != nil {
 			return nil, fmt.Errorf("zohoquota: encode batch: %w: %w", ErrRejected, err)
 		}
-		var wrote atomic.Bool
-		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
-		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, endpoint, bytes.NewReader(body))
-		if err != nil {
-			return nil, fmt.Errorf("zohoquota: build request: %w: %w", ErrRejected, err)
-		}
-		req.Header.Set("Content-Type", "application/json")
+		auth := ""
 		if t.Token != "" {
-			req.Header.Set("Authorization", "Zoho-oauthtoken "+t.Token)
+			auth = "Zoho-oauthtoken " + t.Token
 		}
-		resp, err := client.Do(req)
+		resp, data, err := postBatch(ctx, client, endpoint, "application/json", body, auth)
 		if err != nil {
-			if !wrote.Load() {
-				return nil, fmt.Errorf("zohoquota: POST %s: %w: %w", endpoint, ErrNotWritten, err)
-			}
-			return nil, fmt.Errorf("zohoquota: POST %s: %w", endpoint, err)
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-		if err != nil {
-			return nil, fmt.Errorf("zohoquota: POST %s: read response: %w", endpoint, err)
+			return nil, err
 		}
 		return parseV8Write(resp, data, len(batch))
 	}
@@ -146,4 +132,33 @@ func retryAfter(h http.Header) time.Time {
 		return t
 	}
 	return time.Time{}
+}
+
+// postBatch POSTs one batch and reads the answer. Its errors tell a request that was
+// never written to the connection (wrapping ErrNotWritten: safe to send again) from
+// one that may have been (plain: ambiguous), as SendFunc's contract asks.
+func postBatch(ctx context.Context, client *http.Client, endpoint, contentType string, body []byte, auth string) (*http.Response, []byte, error) {
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, fmt.Errorf("zohoquota: build request: %w: %w", ErrRejected, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if !wrote.Load() {
+			return nil, nil, fmt.Errorf("zohoquota: POST %s: %w: %w", endpoint, ErrNotWritten, err)
+		}
+		return nil, nil, fmt.Errorf("zohoquota: POST %s: %w", endpoint, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return nil, nil, fmt.Errorf("zohoquota: POST %s: read response: %w", endpoint, err)
+	}
+	return resp, data, nil
 }
