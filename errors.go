@@ -29,12 +29,18 @@ type QuotaError struct {
 	Deadline time.Time
 	// Server is true when Zoho refused the call (HTTP 429 or a v1 limit code).
 	Server bool
+	// Paced is true when the quota had room but pacing (WithPacing) spreads the
+	// units later than the caller's deadline.
+	Paced bool
 }
 
 func (e *QuotaError) Error() string {
 	who := "local ledger"
-	if e.Server {
+	switch {
+	case e.Server:
 		who = "server"
+	case e.Paced:
+		who = "paced"
 	}
 	msg := fmt.Sprintf("zohoquota: quota exhausted for %q (%s): %d of %d used; %d more can be admitted at %s",
 		e.Key, who, e.Used, e.Limit, e.Cost, e.ResetAt.Format(time.RFC3339))

@@ -187,10 +187,14 @@ func (l *Limiter) steadyRate() rate.Limit {
 // Allow is shorthand for AllowN(1).
 func (l *Limiter) Allow() bool { return l.AllowN(1) }
 
-// AllowN reports whether n units may be spent now, and spends them if so.
+// AllowN reports whether n units may be spent now, and spends them if so. With
+// WithPacing, n above the burst is never allowed at once (the bucket never holds
+// that much): use WaitN, which paces it in parts.
 func (l *Limiter) AllowN(n int) bool { return l.AllowNAt(time.Now(), n) }
 
-// AllowNAt is AllowN at time t.
+// AllowNAt is AllowN at time t. The ledger's clock only moves forward, so a t in
+// the future moves it for every caller of the limiter (and of its store key): units
+// then free up by that clock. Pass times near the present.
 func (l *Limiter) AllowNAt(t time.Time, n int) bool {
 	if n == 0 {
 		return true
@@ -309,9 +313,12 @@ func (l *Limiter) updatePace(t time.Time) {
 	l.pacer.SetLimitAt(t, rate.Limit(float64(u.Remaining)/left.Seconds()))
 }
 
+// cancelAll gives back the reserved tokens. x/time/rate restores a cancelled
+// reservation's tokens only as far as no later reservation depends on them, so the
+// newest is cancelled first.
 func cancelAll(res []*rate.Reservation, t time.Time) {
-	for _, r := range res {
-		r.CancelAt(t)
+	for i := len(res) - 1; i >= 0; i-- {
+		res[i].CancelAt(t)
 	}
 }
 
@@ -356,7 +363,11 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, b
 		res, delay := l.pace(now, n)
 		if hasDeadline && deadline.Before(now.Add(delay)) {
 			cancelAll(res, now)
-			return Decision{}, false, &QuotaError{Key: l.key, Cost: n, Limit: l.quota.Limit, ResetAt: now.Add(delay), Deadline: deadline}
+			e := &QuotaError{Key: l.key, Cost: n, Limit: l.quota.Limit, ResetAt: now.Add(delay), Deadline: deadline, Paced: true}
+			if u, err := l.usageAt(ctx, now); err == nil {
+				e.Used = u.Used
+			}
+			return Decision{}, false, e
 		}
 		if err := sleep(ctx, delay); err != nil {
 			cancelAll(res, time.Now())

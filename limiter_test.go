@@ -242,9 +242,11 @@ func TestSetRemainingAndExhaust(t *testing.T) {
 		require.NoError(t, l.Exhaust(t.Context(), until))
 		assert.False(t, l.Allow())
 		assert.Equal(t, 0, l.Usage().Remaining)
+		assert.True(t, l.Usage().Blocked)
 		assertAt(t, until, l.Usage().ResetAt)
 		require.NoError(t, l.Wait(t.Context()))
 		assertAt(t, until, time.Now())
+		assert.False(t, l.Usage().Blocked)
 	})
 }
 

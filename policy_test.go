@@ -137,3 +137,29 @@ func TestPacing(t *testing.T) {
 		assert.Equal(t, 12, l.Usage().Used)
 	})
 }
+
+// Refused calls give their pacing tokens back: five refusals of a cost above the
+// burst leave the bucket as full as it was.
+func TestPacingRefusalsCostNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newTestLimiter(t, Quota{Limit: 2400, Window: Rolling(24 * time.Hour)}, WithPacing(10))
+		for range 5 {
+			assert.False(t, l.AllowN(20), "more than the burst is never allowed at once")
+		}
+		assert.True(t, l.AllowN(10), "the bucket is still full")
+		assert.Equal(t, 10, l.Usage().Used)
+
+		// A WaitN refused for its deadline leaves the next wait as long as it was.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		var qe *QuotaError
+		require.ErrorAs(t, l.WaitN(ctx, 50), &qe)
+		assert.True(t, qe.Paced)
+		assert.Equal(t, 10, qe.Used)
+		assert.ErrorContains(t, qe, "(paced): 10 of 2400 used")
+		start := time.Now()
+		require.NoError(t, l.WaitN(t.Context(), 50))
+		// 2,400 a day is one unit every 36 s: 50 units from an empty bucket, 30 minutes.
+		assert.Equal(t, 30*time.Minute, time.Since(start).Round(time.Second))
+	})
+}

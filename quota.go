@@ -49,6 +49,10 @@ func DefaultTable() Table {
 	return t
 }
 
+// ErrNoV1Cap is wrapped when the legacy v1 API has no daily cap for an edition: the
+// edition (Ultimate) came after v1.
+var ErrNoV1Cap = errors.New("zohoquota: no v1 daily cap for this edition")
+
 // ErrInvalidLicenses is wrapped by errors about a license or add-on count out of range.
 var ErrInvalidLicenses = errors.New("zohoquota: invalid license count")
 
@@ -85,7 +89,7 @@ func (t Table) DailyRequestCap(e Edition, licenses int) (int, error) {
 		return 0, err
 	}
 	if l.V1Max == 0 {
-		return 0, fmt.Errorf("zohoquota: the v1 API has no daily cap for %v (v1 editions: Free, Standard, Professional, Enterprise): %w", e, ErrUnknownEdition)
+		return 0, fmt.Errorf("zohoquota: %v has no v1 daily cap (v1 editions: free, standard, professional, enterprise; use the v2+ CreditCap): %w", e, ErrNoV1Cap)
 	}
 	return min(max(mulAdd(l.V1PerLicense, licenses, 0), l.V1Min), l.V1Max), nil
 }

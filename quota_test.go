@@ -91,7 +91,7 @@ func TestCapErrors(t *testing.T) {
 		{"negative add-ons", func() (int, error) { return CreditCap(Standard, 3, -1) }, ErrInvalidLicenses, "need 0 or more"},
 		{"unknown edition v1", func() (int, error) { return DailyRequestCap(Edition(0), 5) }, ErrUnknownEdition, "allowed: free"},
 		{"unknown edition v2", func() (int, error) { return CreditCap(Edition(42), 5, 0) }, ErrUnknownEdition, "Edition(42)"},
-		{"ultimate had no v1 cap", func() (int, error) { return DailyRequestCap(Ultimate, 5) }, ErrUnknownEdition, "v1 editions"},
+		{"ultimate had no v1 cap", func() (int, error) { return DailyRequestCap(Ultimate, 5) }, ErrNoV1Cap, "v1 editions: free, standard"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,9 @@ type Usage struct {
 	// the oldest spending's release in a rolling one (zero when nothing is spent),
 	// or the end of a block the server imposed.
 	ResetAt time.Time
+	// Blocked is true while the server's refusal (Limiter.Exhaust) holds the quota
+	// spent: Remaining is then 0 whatever Used says, until ResetAt.
+	Blocked bool
 }
 
 // slotWaiter is implemented by stores that can wake waiters when slots free up,

@@ -304,7 +304,7 @@ func (l *ledger) usage(limit int, w Window, now time.Time) Usage {
 	now = l.advance(w, now)
 	u := Usage{Limit: limit, Used: l.used, Remaining: max(0, limit-l.used), ResetAt: l.nextFree(w)}
 	if now.Before(l.blocked) {
-		u.Remaining, u.ResetAt = 0, l.blocked
+		u.Remaining, u.ResetAt, u.Blocked = 0, l.blocked, true
 	}
 	return u
 }

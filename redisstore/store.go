@@ -250,7 +250,7 @@ func (s *Store) Usage(ctx context.Context, key string, limit int, w zohoquota.Wi
 	used, reset, blk, now := int(r[0]), r[1], r[2], r[3]
 	u := zohoquota.Usage{Limit: limit, Used: used, Remaining: max(0, limit-used), ResetAt: usTime(reset)}
 	if now < blk {
-		u.Remaining, u.ResetAt = 0, usTime(blk)
+		u.Remaining, u.ResetAt, u.Blocked = 0, usTime(blk), true
 	}
 	return u, nil
 }

@@ -75,7 +75,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"zero licenses", []string{"cap", "-edition", "free"}, "-licenses 0"},
 		{"bad api", []string{"cap", "-edition", "free", "-licenses", "1", "-api", "v9"}, "-api"},
 		{"v1 add-on", []string{"cap", "-edition", "standard", "-licenses", "1", "-api", "v1", "-addon", "5"}, "add-on"},
-		{"v1 ultimate", []string{"cap", "-edition", "ultimate", "-licenses", "1", "-api", "v1"}, "no daily cap"},
+		{"v1 ultimate", []string{"cap", "-edition", "ultimate", "-licenses", "1", "-api", "v1"}, "no v1 daily cap"},
 		{"licenses not a number", []string{"cap", "-edition", "free", "-licenses", "ten"}, "invalid value"},
 		{"extra argument", []string{"cap", "-edition", "free", "-licenses", "1", "extra"}, "unexpected arguments"},
 		{"plan without records", []string{"plan", "-edition", "free", "-licenses", "1"}, "-records is required"},
