@@ -296,7 +296,7 @@ func progressPrinter(w io.Writer, cfg config, spent func() int) func(zohoquota.P
 		if s := p.Elapsed.Seconds(); s > 0 {
 			rate = float64(p.Done) / s
 		}
-		line := fmt.Sprintf("%6d / %d records  %4d requests  %5d %s  %7.0f records/s",
+		line := fmt.Sprintf("%6d / %d records  %4d requests answered  %5d %s admitted  %7.0f records/s",
 			p.Done, p.Total, p.Requests, spent(), unit(cfg), rate)
 		if !p.WaitingUntil.IsZero() {
 			line += "  quota spent, frees up at " + p.WaitingUntil.In(zohoquota.Pacific()).Format("2006-01-02 15:04 MST")

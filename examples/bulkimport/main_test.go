@@ -32,7 +32,7 @@ func TestImportAll(t *testing.T) {
 	assert.Contains(t, out, "MANDATORY_NOT_FOUND      26")
 	assert.Contains(t, out, "INVALID_DATA             26")
 	assert.Contains(t, out, "1050 of 55000 credits used")
-	assert.Contains(t, errOut, "10500 / 10500 records   105 requests   1050 credits")
+	assert.Contains(t, errOut, "10500 / 10500 records   105 requests answered   1050 credits admitted")
 }
 
 // A quota too small for the file stops cleanly at the limit, and every record not
