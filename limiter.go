@@ -383,7 +383,8 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, b
 		if d.OK {
 			return d, l.inLocalMode(), nil
 		}
-		wait := d.ResetAt.Sub(d.At)
+		// A store that names no moment in the future must not make this loop spin.
+		wait := max(d.ResetAt.Sub(d.At), time.Millisecond)
 		if !waitQuota || hasDeadline && deadline.Before(now.Add(wait)) {
 			e := &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: l.quota.Limit, ResetAt: now.Add(wait)}
 			if waitQuota && hasDeadline && deadline.Before(e.ResetAt) {
