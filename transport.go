@@ -81,7 +81,10 @@ type RefusalHook func(req *http.Request, err *QuotaError)
 // Units spent stay spent, except when the request never left: an error from Base
 // that is a *net.OpError with Op "dial" (no connection, DNS failure) refunds them.
 // Every other error from Base is ambiguous (the request may have reached Zoho) and
-// keeps them spent, which can only under-use the quota, never overrun it.
+// keeps them spent, which can only under-use the quota, never overrun it. So does a
+// Base that returns neither a response nor an error (RoundTrip then returns an
+// error saying so) and a panic in Base or a hook, which RoundTrip lets through
+// after releasing the call's slots.
 //
 // A refused call is retried at most MaxRetries times, and only when the wait for
 // the quota to free up is at most MaxRetryWait and ends before the request's
@@ -268,14 +271,30 @@ func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response
 		p.release()
 		return nil, false, err
 	}
-	resp, err = t.base().RoundTrip(req)
-	if err != nil {
-		if neverSent(err) {
-			p.refund()
-		} else {
+	// Until a body holds them, the permits are released on every way out, a
+	// panic in Base, a hook or a body's Read included: a slot leaked here would
+	// be lost to every later call. Releasing is idempotent, so the paths below
+	// that release or refund early are unaffected.
+	held := false
+	defer func() {
+		if !held {
 			p.release()
 		}
+	}()
+	resp, err = t.base().RoundTrip(req)
+	if err != nil {
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close() // net/http ignores such a response too
+		}
+		if neverSent(err) {
+			p.refund()
+		}
 		return nil, true, err
+	}
+	if resp == nil {
+		// Ambiguous like any other failure of Base: the call may have reached
+		// Zoho, so its units stay spent.
+		return nil, true, fmt.Errorf("zohoquota: Transport.Base (%T) returned a nil *http.Response with a nil error", t.base())
 	}
 	if t.OnResponse != nil {
 		t.OnResponse(resp)
@@ -295,6 +314,7 @@ func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response
 		return nil, true, t.refused(req, resp, cost, rem)
 	}
 	resp.Body = &heldBody{rc: resp.Body, prefix: prefix, p: p}
+	held = true
 	return resp, true, nil
 }
 
