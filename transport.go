@@ -62,8 +62,9 @@ type RefusalHook func(req *http.Request, err *QuotaError)
 //     too.
 //   - holds the slots until the response body is read to EOF or closed, since that
 //     is when Zoho stops counting the call: close every body, as net/http requires.
-//   - corrects the ledger from X-API-CREDITS-REMAINING (or X-RATELIMIT-DAY-REMAINING);
-//     a malformed value is logged and ignored.
+//   - corrects the ledger from X-API-CREDITS-REMAINING (or X-RATELIMIT-DAY-REMAINING,
+//     when the credits header is absent or malformed); a malformed value is logged
+//     and ignored.
 //   - treats HTTP 429, a v2+ HTTP 400 body with code TOO_MANY_REQUESTS, and a v1
 //     body (/crm/private/json/ paths, any status) with code 4820 or 4421 as the
 //     server refusing the call: the quota is marked exhausted (Limiter.Exhaust)
@@ -330,7 +331,6 @@ func (t *Transport) syncRemaining(req *http.Request, resp *http.Response) remain
 	n, found, err := ParseRemaining(resp.Header)
 	if err != nil {
 		t.logger().Warn("zohoquota: ignoring malformed quota header", "url", logURL(req), "err", err)
-		return remainingFigure{}
 	}
 	if found {
 		if err := t.Limiter.SetRemaining(req.Context(), n); err != nil {
@@ -534,10 +534,14 @@ var remainingKeys = [...]string{
 }
 
 // ParseRemaining reads the remaining quota the server reported in h:
-// X-API-CREDITS-REMAINING, or else the legacy X-RATELIMIT-DAY-REMAINING. found is
-// false when neither is present. A value that is not a whole number of 0 or more is
-// an error naming the header and the value.
+// X-API-CREDITS-REMAINING, or else the legacy X-RATELIMIT-DAY-REMAINING, which is
+// read only when the credits header is absent or malformed. found is false when
+// neither holds a figure. A value that is not a whole number of 0 or more is an
+// error naming the header and the value; err and found are independent, so a
+// malformed credits header beside a valid legacy one returns the legacy figure,
+// found true, and the credits header's error.
 func ParseRemaining(h http.Header) (remaining int, found bool, err error) {
+	var errs []error
 	for i, key := range remainingKeys {
 		vs := h[key]
 		if len(vs) == 0 || vs[0] == "" {
@@ -546,22 +550,25 @@ func ParseRemaining(h http.Header) (remaining int, found bool, err error) {
 		v, name := vs[0], [...]string{HeaderCreditsRemaining, HeaderDayRemaining}[i]
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 {
-			return 0, false, fmt.Errorf("zohoquota: header %s: %q: need a whole number 0 or more", name, v)
+			errs = append(errs, fmt.Errorf("zohoquota: header %s: %q: need a whole number 0 or more", name, v))
+			continue
 		}
-		return n, true, nil
+		return n, true, errors.Join(errs...)
 	}
-	return 0, false, nil
+	return 0, false, errors.Join(errs...)
 }
 
 // ParseRetryAfter reads a Retry-After header value, delay-seconds or an HTTP date,
-// as the wait after now. A date in the past is a wait of 0.
+// as the wait after now. A date in the past is a wait of 0. Delay-seconds is any
+// run of digits, however long: a wait too long for a time.Duration saturates to the
+// longest one (callers cap it). Anything else (a sign, a fraction, a bad date) is
+// an error.
 func ParseRetryAfter(v string, now time.Time) (time.Duration, error) {
 	v = strings.TrimSpace(v)
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, fmt.Errorf("zohoquota: Retry-After %q: need seconds 0 or more, or an HTTP date", v)
-		}
-		if secs > int64(maxDuration/time.Second) {
+	if v != "" && strings.Trim(v, "0123456789") == "" {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(maxDuration/time.Second) {
+			// Only a value out of int64's range fails, and it is all digits: huge.
 			return maxDuration, nil
 		}
 		return time.Duration(secs) * time.Second, nil
