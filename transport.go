@@ -29,6 +29,12 @@ const (
 // says when it frees up.
 const DefaultCooldown = time.Minute
 
+// MinRefusalBlock is the shortest a server refusal blocks the quota, whatever
+// Retry-After or Cooldown say: a server that answers "Retry-After: 0" is not sent
+// the call again at once. Each further refusal of the same call (when Transport
+// retries it) doubles the block, up to MaxRetryWait.
+const MinRefusalBlock = time.Second
+
 // DefaultMaxRetryWait is the longest Transport waits before a retry when
 // MaxRetryWait is 0.
 const DefaultMaxRetryWait = time.Minute
@@ -69,11 +75,13 @@ type RefusalHook func(req *http.Request, err *QuotaError)
 //     body (/crm/private/json/ paths, any status) with code 4820 or 4421 as the
 //     server refusing the call: the quota is marked exhausted (Limiter.Exhaust)
 //     until Retry-After (capped at the window), else the ledger's next free unit,
-//     else now plus Cooldown; the response is closed and RoundTrip returns a
-//     *QuotaError with Server true. Zoho's 429 also means too many calls in
-//     flight, so a 429 while credits remain by the server's figure and the
-//     ledger's blocks only for the Cooldown, not until a rolling window's next
-//     free unit, which can be most of a day away.
+//     else now plus Cooldown, and never for less than MinRefusalBlock (doubled
+//     for each earlier refusal of the same call); the response is closed and
+//     RoundTrip returns a *QuotaError with Server true, whose ResetAt is the end of
+//     that block. Zoho's 429 also means too many calls in flight, so a 429 while
+//     credits remain by the server's figure and the ledger's blocks only for the
+//     Cooldown, not until a rolling window's next free unit, which can be most of
+//     a day away.
 //
 // To find the codes, Transport reads at most the first 1 KiB of a body, and only of
 // a v1 response or a v2+ JSON 400 response; what it read is put back in front of the
@@ -125,7 +133,8 @@ type Transport struct {
 	// DefaultMaxRetryWait.
 	MaxRetryWait time.Duration
 	// Cooldown is how long a server refusal blocks the quota when nothing says
-	// when it frees up. 0 means DefaultCooldown.
+	// when it frees up. 0 means DefaultCooldown. A Cooldown below
+	// MinRefusalBlock blocks for MinRefusalBlock.
 	Cooldown time.Duration
 
 	// Logger receives malformed headers, server refusals and retries. nil
@@ -194,8 +203,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 
 	r := req
+	serverRefusals := 0
 	for attempt := 0; ; attempt++ {
-		resp, handed, err := t.try(r, cost, slots)
+		resp, handed, err := t.try(r, cost, slots, t.minBlock(serverRefusals))
 		if err == nil {
 			return resp, nil
 		}
@@ -205,6 +215,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				closeRequestBody(r)
 			}
 			return resp, err
+		}
+		if qe.Server {
+			serverRefusals++
 		}
 		if t.OnRefusal != nil {
 			t.OnRefusal(req, qe)
@@ -255,9 +268,17 @@ func (t *Transport) noRetry(ctx context.Context, qe *QuotaError, attempt int, re
 	return ""
 }
 
+// minBlock is the shortest a server refusal blocks the quota after the call was
+// refused by the server n times already: MinRefusalBlock, doubled n times, capped
+// at MaxRetryWait so that the backoff alone never stops the retries.
+func (t *Transport) minBlock(n int) time.Duration {
+	return min(MinRefusalBlock<<min(n, 20), max(t.maxRetryWait(), MinRefusalBlock))
+}
+
 // try sends req once under a permit. handed reports whether req went to Base,
-// which then owns (and closes) its body.
-func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response, handed bool, err error) {
+// which then owns (and closes) its body. A server refusal blocks the quota for
+// minBlock at least.
+func (t *Transport) try(req *http.Request, cost, slots int, minBlock time.Duration) (resp *http.Response, handed bool, err error) {
 	l := t.Limiter
 	ctx := req.Context()
 	var p permits
@@ -305,14 +326,14 @@ func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response
 		// Nothing left to read: the call is over (a protocol switch is no Zoho call).
 		p.release()
 		if refusedStatus(resp) {
-			return nil, true, t.refused(req, resp, cost, rem)
+			return nil, true, t.refused(req, resp, cost, rem, minBlock)
 		}
 		return resp, true, nil
 	}
 	prefix, refused := sniffRefusal(req, resp)
 	if refused {
 		p.release()
-		return nil, true, t.refused(req, resp, cost, rem)
+		return nil, true, t.refused(req, resp, cost, rem, minBlock)
 	}
 	resp.Body = &heldBody{rc: resp.Body, prefix: prefix, p: p}
 	held = true
@@ -343,10 +364,13 @@ func (t *Transport) syncRemaining(req *http.Request, resp *http.Response) remain
 // refused handles a response in which the server refused the call for quota: it
 // marks the quota exhausted, closes the response, and returns the error for the
 // caller.
-func (t *Transport) refused(req *http.Request, resp *http.Response, cost int, rem remainingFigure) *QuotaError {
+func (t *Transport) refused(req *http.Request, resp *http.Response, cost int, rem remainingFigure, minBlock time.Duration) *QuotaError {
 	l := t.Limiter
 	now := time.Now()
 	until := t.blockUntil(req, resp, now, cost, rem)
+	if floor := now.Add(minBlock); until.Before(floor) {
+		until = floor
+	}
 	if resp.Body != nil {
 		// Drain a little so the connection can be reused; a refusal body is small.
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
