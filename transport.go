@@ -29,6 +29,12 @@ const (
 // says when it frees up.
 const DefaultCooldown = time.Minute
 
+// MinRefusalBlock is the shortest a server refusal blocks the quota, whatever
+// Retry-After or Cooldown say: a server that answers "Retry-After: 0" is not sent
+// the call again at once. Each further refusal of the same call (when Transport
+// retries it) doubles the block, up to MaxRetryWait.
+const MinRefusalBlock = time.Second
+
 // DefaultMaxRetryWait is the longest Transport waits before a retry when
 // MaxRetryWait is 0.
 const DefaultMaxRetryWait = time.Minute
@@ -62,17 +68,20 @@ type RefusalHook func(req *http.Request, err *QuotaError)
 //     too.
 //   - holds the slots until the response body is read to EOF or closed, since that
 //     is when Zoho stops counting the call: close every body, as net/http requires.
-//   - corrects the ledger from X-API-CREDITS-REMAINING (or X-RATELIMIT-DAY-REMAINING);
-//     a malformed value is logged and ignored.
+//   - corrects the ledger from X-API-CREDITS-REMAINING (or X-RATELIMIT-DAY-REMAINING,
+//     when the credits header is absent or malformed); a malformed value is logged
+//     and ignored.
 //   - treats HTTP 429, a v2+ HTTP 400 body with code TOO_MANY_REQUESTS, and a v1
 //     body (/crm/private/json/ paths, any status) with code 4820 or 4421 as the
 //     server refusing the call: the quota is marked exhausted (Limiter.Exhaust)
 //     until Retry-After (capped at the window), else the ledger's next free unit,
-//     else now plus Cooldown; the response is closed and RoundTrip returns a
-//     *QuotaError with Server true. Zoho's 429 also means too many calls in
-//     flight, so a 429 while credits remain by the server's figure and the
-//     ledger's blocks only for the Cooldown, not until a rolling window's next
-//     free unit, which can be most of a day away.
+//     else now plus Cooldown, and never for less than MinRefusalBlock (doubled
+//     for each earlier refusal of the same call); the response is closed and
+//     RoundTrip returns a *QuotaError with Server true, whose ResetAt is the end of
+//     that block. Zoho's 429 also means too many calls in flight, so a 429 while
+//     credits remain by the server's figure and the ledger's blocks only for the
+//     Cooldown, not until a rolling window's next free unit, which can be most of
+//     a day away.
 //
 // To find the codes, Transport reads at most the first 1 KiB of a body, and only of
 // a v1 response or a v2+ JSON 400 response; what it read is put back in front of the
@@ -81,7 +90,10 @@ type RefusalHook func(req *http.Request, err *QuotaError)
 // Units spent stay spent, except when the request never left: an error from Base
 // that is a *net.OpError with Op "dial" (no connection, DNS failure) refunds them.
 // Every other error from Base is ambiguous (the request may have reached Zoho) and
-// keeps them spent, which can only under-use the quota, never overrun it.
+// keeps them spent, which can only under-use the quota, never overrun it. So does a
+// Base that returns neither a response nor an error (RoundTrip then returns an
+// error saying so) and a panic in Base or a hook, which RoundTrip lets through
+// after releasing the call's slots.
 //
 // A refused call is retried at most MaxRetries times, and only when the wait for
 // the quota to free up is at most MaxRetryWait and ends before the request's
@@ -121,7 +133,8 @@ type Transport struct {
 	// DefaultMaxRetryWait.
 	MaxRetryWait time.Duration
 	// Cooldown is how long a server refusal blocks the quota when nothing says
-	// when it frees up. 0 means DefaultCooldown.
+	// when it frees up. 0 means DefaultCooldown. A Cooldown below
+	// MinRefusalBlock blocks for MinRefusalBlock.
 	Cooldown time.Duration
 
 	// Logger receives malformed headers, server refusals and retries. nil
@@ -190,8 +203,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 
 	r := req
+	serverRefusals := 0
 	for attempt := 0; ; attempt++ {
-		resp, handed, err := t.try(r, cost, slots)
+		resp, handed, err := t.try(r, cost, slots, t.minBlock(serverRefusals))
 		if err == nil {
 			return resp, nil
 		}
@@ -201,6 +215,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				closeRequestBody(r)
 			}
 			return resp, err
+		}
+		if qe.Server {
+			serverRefusals++
 		}
 		if t.OnRefusal != nil {
 			t.OnRefusal(req, qe)
@@ -251,9 +268,17 @@ func (t *Transport) noRetry(ctx context.Context, qe *QuotaError, attempt int, re
 	return ""
 }
 
+// minBlock is the shortest a server refusal blocks the quota after the call was
+// refused by the server n times already: MinRefusalBlock, doubled n times, capped
+// at MaxRetryWait so that the backoff alone never stops the retries.
+func (t *Transport) minBlock(n int) time.Duration {
+	return min(MinRefusalBlock<<min(n, 20), max(t.maxRetryWait(), MinRefusalBlock))
+}
+
 // try sends req once under a permit. handed reports whether req went to Base,
-// which then owns (and closes) its body.
-func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response, handed bool, err error) {
+// which then owns (and closes) its body. A server refusal blocks the quota for
+// minBlock at least.
+func (t *Transport) try(req *http.Request, cost, slots int, minBlock time.Duration) (resp *http.Response, handed bool, err error) {
 	l := t.Limiter
 	ctx := req.Context()
 	var p permits
@@ -268,14 +293,30 @@ func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response
 		p.release()
 		return nil, false, err
 	}
-	resp, err = t.base().RoundTrip(req)
-	if err != nil {
-		if neverSent(err) {
-			p.refund()
-		} else {
+	// Until a body holds them, the permits are released on every way out, a
+	// panic in Base, a hook or a body's Read included: a slot leaked here would
+	// be lost to every later call. Releasing is idempotent, so the paths below
+	// that release or refund early are unaffected.
+	held := false
+	defer func() {
+		if !held {
 			p.release()
 		}
+	}()
+	resp, err = t.base().RoundTrip(req)
+	if err != nil {
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close() // net/http ignores such a response too
+		}
+		if neverSent(err) {
+			p.refund()
+		}
 		return nil, true, err
+	}
+	if resp == nil {
+		// Ambiguous like any other failure of Base: the call may have reached
+		// Zoho, so its units stay spent.
+		return nil, true, fmt.Errorf("zohoquota: Transport.Base (%T) returned a nil *http.Response with a nil error", t.base())
 	}
 	if t.OnResponse != nil {
 		t.OnResponse(resp)
@@ -285,16 +326,17 @@ func (t *Transport) try(req *http.Request, cost, slots int) (resp *http.Response
 		// Nothing left to read: the call is over (a protocol switch is no Zoho call).
 		p.release()
 		if refusedStatus(resp) {
-			return nil, true, t.refused(req, resp, cost, rem)
+			return nil, true, t.refused(req, resp, cost, rem, minBlock)
 		}
 		return resp, true, nil
 	}
 	prefix, refused := sniffRefusal(req, resp)
 	if refused {
 		p.release()
-		return nil, true, t.refused(req, resp, cost, rem)
+		return nil, true, t.refused(req, resp, cost, rem, minBlock)
 	}
 	resp.Body = &heldBody{rc: resp.Body, prefix: prefix, p: p}
+	held = true
 	return resp, true, nil
 }
 
@@ -310,7 +352,6 @@ func (t *Transport) syncRemaining(req *http.Request, resp *http.Response) remain
 	n, found, err := ParseRemaining(resp.Header)
 	if err != nil {
 		t.logger().Warn("zohoquota: ignoring malformed quota header", "url", logURL(req), "err", err)
-		return remainingFigure{}
 	}
 	if found {
 		if err := t.Limiter.SetRemaining(req.Context(), n); err != nil {
@@ -323,10 +364,13 @@ func (t *Transport) syncRemaining(req *http.Request, resp *http.Response) remain
 // refused handles a response in which the server refused the call for quota: it
 // marks the quota exhausted, closes the response, and returns the error for the
 // caller.
-func (t *Transport) refused(req *http.Request, resp *http.Response, cost int, rem remainingFigure) *QuotaError {
+func (t *Transport) refused(req *http.Request, resp *http.Response, cost int, rem remainingFigure, minBlock time.Duration) *QuotaError {
 	l := t.Limiter
 	now := time.Now()
 	until := t.blockUntil(req, resp, now, cost, rem)
+	if floor := now.Add(minBlock); until.Before(floor) {
+		until = floor
+	}
 	if resp.Body != nil {
 		// Drain a little so the connection can be reused; a refusal body is small.
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
@@ -514,10 +558,14 @@ var remainingKeys = [...]string{
 }
 
 // ParseRemaining reads the remaining quota the server reported in h:
-// X-API-CREDITS-REMAINING, or else the legacy X-RATELIMIT-DAY-REMAINING. found is
-// false when neither is present. A value that is not a whole number of 0 or more is
-// an error naming the header and the value.
+// X-API-CREDITS-REMAINING, or else the legacy X-RATELIMIT-DAY-REMAINING, which is
+// read only when the credits header is absent or malformed. found is false when
+// neither holds a figure. A value that is not a whole number of 0 or more is an
+// error naming the header and the value; err and found are independent, so a
+// malformed credits header beside a valid legacy one returns the legacy figure,
+// found true, and the credits header's error.
 func ParseRemaining(h http.Header) (remaining int, found bool, err error) {
+	var errs []error
 	for i, key := range remainingKeys {
 		vs := h[key]
 		if len(vs) == 0 || vs[0] == "" {
@@ -526,22 +574,25 @@ func ParseRemaining(h http.Header) (remaining int, found bool, err error) {
 		v, name := vs[0], [...]string{HeaderCreditsRemaining, HeaderDayRemaining}[i]
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 {
-			return 0, false, fmt.Errorf("zohoquota: header %s: %q: need a whole number 0 or more", name, v)
+			errs = append(errs, fmt.Errorf("zohoquota: header %s: %q: need a whole number 0 or more", name, v))
+			continue
 		}
-		return n, true, nil
+		return n, true, errors.Join(errs...)
 	}
-	return 0, false, nil
+	return 0, false, errors.Join(errs...)
 }
 
 // ParseRetryAfter reads a Retry-After header value, delay-seconds or an HTTP date,
-// as the wait after now. A date in the past is a wait of 0.
+// as the wait after now. A date in the past is a wait of 0. Delay-seconds is any
+// run of digits, however long: a wait too long for a time.Duration saturates to the
+// longest one (callers cap it). Anything else (a sign, a fraction, a bad date) is
+// an error.
 func ParseRetryAfter(v string, now time.Time) (time.Duration, error) {
 	v = strings.TrimSpace(v)
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, fmt.Errorf("zohoquota: Retry-After %q: need seconds 0 or more, or an HTTP date", v)
-		}
-		if secs > int64(maxDuration/time.Second) {
+	if v != "" && strings.Trim(v, "0123456789") == "" {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(maxDuration/time.Second) {
+			// Only a value out of int64's range fails, and it is all digits: huge.
 			return maxDuration, nil
 		}
 		return time.Duration(secs) * time.Second, nil

@@ -244,6 +244,12 @@ func TestTransportRefusalBlock(t *testing.T) {
 			[]string{"Retry-After", "Sat, 01 Jan 2000 00:10:00 GMT"}, 10 * time.Minute},
 		{"retry-after capped at the window", zohoquota.Rolling(24 * time.Hour), leadsURL, 429, "",
 			[]string{"Retry-After", "99999999"}, 24 * time.Hour},
+		{"retry-after past int64 capped too", zohoquota.Rolling(24 * time.Hour), leadsURL, 429, "",
+			[]string{"Retry-After", "99999999999999999999"}, 24 * time.Hour},
+		{"retry-after max int64 capped", zohoquota.Rolling(24 * time.Hour), leadsURL, 429, "",
+			[]string{"Retry-After", "9223372036854775807"}, 24 * time.Hour},
+		{"negative retry-after ignored", zohoquota.Rolling(24 * time.Hour), leadsURL, 429, "",
+			[]string{"Retry-After", "-1"}, time.Minute},
 		{"malformed retry-after ignored", zohoquota.Rolling(24 * time.Hour), leadsURL, 429, "",
 			[]string{"Retry-After", "soon"}, time.Minute},
 		{"429 with credits left: concurrency, cooldown", zohoquota.Rolling(24 * time.Hour), leadsURL, 429, "",
@@ -333,6 +339,8 @@ func TestTransportSyncsRemaining(t *testing.T) {
 		{"figure above the ledger frees nothing", []string{zohoquota.HeaderCreditsRemaining, "5000"}, 1, ""},
 		{"malformed ignored", []string{zohoquota.HeaderCreditsRemaining, "lots"}, 1, "malformed quota header"},
 		{"negative ignored", []string{zohoquota.HeaderCreditsRemaining, "-3"}, 1, "malformed quota header"},
+		{"malformed credits, legacy used", []string{zohoquota.HeaderCreditsRemaining, "lots", zohoquota.HeaderDayRemaining, "600"},
+			400, "malformed quota header"},
 		{"none", nil, 1, ""},
 	}
 	for _, tt := range tests {
@@ -373,6 +381,12 @@ func TestParseRemaining(t *testing.T) {
 			`zohoquota: header X-API-CREDITS-REMAINING: "4.5": need a whole number 0 or more`},
 		{"negative", []string{"X-RATELIMIT-DAY-REMAINING", "-1"}, 0, false,
 			`zohoquota: header X-RATELIMIT-DAY-REMAINING: "-1": need a whole number 0 or more`},
+		{"malformed credits, valid legacy", []string{"X-API-CREDITS-REMAINING", "abc", "X-RATELIMIT-DAY-REMAINING", "5"}, 5, true,
+			`zohoquota: header X-API-CREDITS-REMAINING: "abc": need a whole number 0 or more`},
+		{"valid credits, legacy not read", []string{"X-API-CREDITS-REMAINING", "9", "X-RATELIMIT-DAY-REMAINING", "abc"}, 9, true, ""},
+		{"both malformed", []string{"X-API-CREDITS-REMAINING", "abc", "X-RATELIMIT-DAY-REMAINING", "-2"}, 0, false,
+			"zohoquota: header X-API-CREDITS-REMAINING: \"abc\": need a whole number 0 or more\n" +
+				`zohoquota: header X-RATELIMIT-DAY-REMAINING: "-2": need a whole number 0 or more`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -383,9 +397,9 @@ func TestParseRemaining(t *testing.T) {
 			got, found, err := zohoquota.ParseRemaining(h)
 			if tt.wantErr != "" {
 				require.EqualError(t, err, tt.wantErr)
-				return
+			} else {
+				require.NoError(t, err)
 			}
-			require.NoError(t, err)
 			assert.Equal(t, tt.want, got, "ParseRemaining(%v)", h)
 			assert.Equal(t, tt.wantFound, found)
 		})
@@ -404,7 +418,14 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Fri, 01 Mar 2024 12:05:00 GMT", 5 * time.Minute, false},
 		{"Fri, 01 Mar 2024 11:00:00 GMT", 0, false},
 		{"99999999999999999", time.Duration(1<<63 - 1), false},
+		{"9223372036854775807", time.Duration(1<<63 - 1), false},
+		{"99999999999999999999", time.Duration(1<<63 - 1), false}, // past int64: still all digits
+		{"007", 7 * time.Second, false},
 		{"-5", 0, true},
+		{"+5", 0, true},
+		{"5s", 0, true},
+		{"1e9", 0, true},
+		{"Fri, 32 Mar 2024 12:05:00 GMT", 0, true},
 		{"1.5", 0, true},
 		{"tomorrow", 0, true},
 		{"", 0, true},
