@@ -313,8 +313,13 @@ func (j *Job[R]) start() (*jobRun[R], error) {
 	r.final = make([]bool, r.batches)
 	r.raw = make([]json.RawMessage, r.batches)
 	if j.Limiter != nil {
-		if c := r.cost(size); c > j.Limiter.Quota().Limit {
-			return nil, fmt.Errorf("zohoquota: a batch of %d records costs %d, limit %d per window: %w", size, c, j.Limiter.Quota().Limit, ErrCostAboveLimit)
+		// Every batch is full but the last: check both sizes, so that a job that can
+		// never finish fails before it sends anything.
+		limit := j.Limiter.Quota().Limit
+		for _, n := range []int{min(size, len(j.Records)), len(j.Records) % size} {
+			if c := r.cost(n); n > 0 && c > limit {
+				return nil, fmt.Errorf("zohoquota: a batch of %d records costs %d, limit %d per window: %w", n, c, limit, ErrCostAboveLimit)
+			}
 		}
 	}
 	if j.Checkpoint != "" || j.Identity != "" {

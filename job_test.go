@@ -440,7 +440,9 @@ func TestJobBadInput(t *testing.T) {
 		{"batch of 101", &Job[lead]{Op: Write, Records: leads(1), Send: send, BatchSize: 101}, ErrInvalidBatch},
 		{"negative concurrency", &Job[lead]{Op: Write, Records: leads(1), Send: send, Concurrency: -1}, ErrInvalidBatch},
 		{"negative cooldown", &Job[lead]{Op: Write, Records: leads(1), Send: send, Cooldown: -time.Second}, ErrInvalidBatch},
-		{"batch costs more than the limit", &Job[lead]{Op: Write, Records: leads(1), Send: send, Limiter: l}, ErrCostAboveLimit},
+		{"batch costs more than the limit", &Job[lead]{Op: Write, Records: leads(100), Send: send, Limiter: l}, ErrCostAboveLimit},
+		{"last batch costs more than the limit", &Job[lead]{Op: Write, Records: leads(150), Send: send, Limiter: l,
+			Cost: func(n int) int { return 1 + 5*boolInt(n < 100) }}, ErrCostAboveLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -582,4 +584,15 @@ func TestJobServerRefusalWithoutResetAt(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A job smaller than one batch is checked at the cost of the batch it sends.
+func TestJobSmallBatchWithinLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newTestLimiter(t, Quota{Limit: 5, Window: Rolling(24 * time.Hour)})
+		rep, err := (&Job[lead]{Op: Write, Records: leads(30), Send: newFakeZoho().send(false), Limiter: l}).Run(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 30, rep.Confirmed)
+		assert.Equal(t, 3, rep.Units)
+	})
 }
