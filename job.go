@@ -221,7 +221,13 @@ func (r *Report) check() error {
 
 const maxConsecutiveUnknown = 3
 
-func (j *Job[R]) batchSize() (int, error) { return batchSize(j.Op, j.BatchSize) }
+func (j *Job[R]) batchSize() (int, error) {
+	size, err := batchSize(j.Op, j.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("zohoquota: job: %w", err)
+	}
+	return size, nil
+}
 
 func (j *Job[R]) cost() func(int) int {
 	switch {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -449,6 +450,9 @@ func TestJobBadInput(t *testing.T) {
 			rep, err := tt.job.Run(t.Context())
 			require.ErrorIs(t, err, tt.want)
 			assert.Nil(t, rep)
+			if tt.want == ErrInvalidBatch {
+				assert.Equal(t, 1, strings.Count(err.Error(), "zohoquota: "), "%q", err)
+			}
 		})
 	}
 }

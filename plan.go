@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
-// ErrInvalidPlan is wrapped by every error about a plan's input.
-var ErrInvalidPlan = errors.New("zohoquota: invalid plan")
+// ErrInvalidPlan is wrapped by every error about a plan's input. Its text has no
+// prefix, as it ends messages that have one: "zohoquota: plan: need a start time:
+// invalid plan".
+var ErrInvalidPlan = errors.New("invalid plan")
 
 // maxPlanWindows bounds a plan to about a century of daily windows, so that a job
 // far too big for its quota is an error rather than a runaway allocation.
@@ -89,14 +92,15 @@ func (p Plan) Days() int { return len(p.Windows) }
 // request costs more than the whole window admits.
 func NewPlan(in PlanInput) (Plan, error) {
 	size, err := batchSize(in.Op, in.BatchSize)
-	if err != nil {
-		return Plan{}, fmt.Errorf("zohoquota: plan: %w: %w", ErrInvalidPlan, err)
+	if ie := (*inputError)(nil); errors.As(err, &ie) {
+		// Filed under ErrInvalidPlan, and still ErrInvalidBatch as it always was.
+		return Plan{}, fmt.Errorf("zohoquota: plan: %w", &inputError{ie.what, append([]error{ErrInvalidPlan}, ie.errs...)})
 	}
 	if in.Records < 0 {
 		return Plan{}, fmt.Errorf("zohoquota: plan %d records: need 0 or more: %w", in.Records, ErrInvalidPlan)
 	}
 	if err := in.Quota.validate(); err != nil {
-		return Plan{}, fmt.Errorf("zohoquota: plan: %w: %w", ErrInvalidPlan, err)
+		return Plan{}, fmt.Errorf("zohoquota: plan: %w", &inputError{strings.TrimPrefix(err.Error(), "zohoquota: "), []error{ErrInvalidPlan, err}})
 	}
 	if in.Start.IsZero() {
 		return Plan{}, fmt.Errorf("zohoquota: plan: need a start time: %w", ErrInvalidPlan)

@@ -2,6 +2,7 @@ package zohoquota
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -289,9 +290,24 @@ func TestPlanErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewPlan(tt.in)
 			require.ErrorIs(t, err, tt.want)
-			assert.Contains(t, err.Error(), "zohoquota: ")
+			assert.True(t, strings.HasPrefix(err.Error(), "zohoquota: plan"), "%q", err)
+			if tt.want != ErrCostAboveLimit { // its text, in errors.go, has a prefix of its own
+				require.ErrorIs(t, err, ErrInvalidPlan)
+				assert.Equal(t, 1, strings.Count(err.Error(), "zohoquota: "), "%q", err)
+			}
 		})
 	}
+}
+
+// An error about the op reads once, and is still an ErrInvalidBatch.
+func TestPlanErrorReadsOnce(t *testing.T) {
+	_, err := NewPlan(PlanInput{Records: 10, Quota: Quota{Limit: 100}, Start: time.Unix(0, 0)})
+	require.ErrorIs(t, err, ErrInvalidPlan)
+	require.ErrorIs(t, err, ErrInvalidBatch)
+	assert.EqualError(t, err, "zohoquota: plan: op Op(0): need read or write: invalid plan")
+
+	_, err = NewPlan(PlanInput{Op: Write, Records: 10, Start: time.Unix(0, 0)})
+	assert.EqualError(t, err, "zohoquota: plan: quota limit 0: need at least 1: invalid plan")
 }
 
 func BenchmarkPlan1M(b *testing.B) {
