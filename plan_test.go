@@ -283,6 +283,10 @@ func TestPlanErrors(t *testing.T) {
 		{"cost above the limit", PlanInput{Op: Write, Records: 1, Quota: q, Start: start, Cost: func(int) int { return 2_501 }}, ErrCostAboveLimit},
 		{"spent in the future", PlanInput{Op: Write, Records: 1, Quota: rolling, Start: start, Spent: []Spent{{At: start.Add(time.Second), Units: 1}}}, ErrInvalidPlan},
 		{"negative spent", PlanInput{Op: Write, Records: 1, Quota: rolling, Start: start, Spent: []Spent{{At: start, Units: -1}}}, ErrInvalidPlan},
+		{"start before 1970", PlanInput{Op: Write, Records: 1, Quota: q, Start: time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC)}, ErrInvalidPlan},
+		{"start after 2200", PlanInput{Op: Write, Records: 1, Quota: q, Start: time.Date(2201, 1, 1, 0, 0, 0, 0, time.UTC)}, ErrInvalidPlan},
+		{"rolling start where nanoseconds overflow", PlanInput{Op: Write, Records: 200_000, Quota: rolling, Start: time.Date(2262, 4, 10, 0, 0, 0, 0, time.UTC)}, ErrInvalidPlan},
+		{"rolling past 2262", PlanInput{Op: Read, Records: 70 * 366 * 200 * 100, Quota: rolling, Start: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}, ErrInvalidPlan},
 		{"longer than a century", PlanInput{Op: Write, Records: math.MaxInt, Quota: q, Start: start}, ErrInvalidPlan},
 		{"rolling longer than a century", PlanInput{Op: Read, Records: math.MaxInt / 2, Quota: rolling, Start: start}, ErrInvalidPlan},
 	}
@@ -308,6 +312,15 @@ func TestPlanErrorReadsOnce(t *testing.T) {
 
 	_, err = NewPlan(PlanInput{Op: Write, Records: 10, Start: time.Unix(0, 0)})
 	assert.EqualError(t, err, "zohoquota: plan: quota limit 0: need at least 1: invalid plan")
+}
+
+// The last supported start still plans with the right dates.
+func TestPlanRollingLateStart(t *testing.T) {
+	start := time.Date(MaxPlanYear, 12, 31, 0, 0, 0, 0, time.UTC)
+	p, err := NewPlan(PlanInput{Op: Write, Records: 2_000, Quota: Quota{Limit: 100, Window: Rolling(24 * time.Hour)}, Start: start})
+	require.NoError(t, err)
+	assertAt(t, start.Add(24*time.Hour+time.Minute), p.Finish)
+	assert.Equal(t, 2, p.Days())
 }
 
 func BenchmarkPlan1M(b *testing.B) {
