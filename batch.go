@@ -22,8 +22,9 @@ const (
 const MaxDiscretePageRecords = 2000
 
 // ErrInvalidBatch is wrapped by every error about an operation, a batch size or a
-// record count the package cannot use.
-var ErrInvalidBatch = errors.New("zohoquota: invalid batch")
+// record count the package cannot use. Its text has no prefix, as it ends messages
+// that have one: "zohoquota: batch size 0: need 1 to 200: invalid batch".
+var ErrInvalidBatch = errors.New("invalid batch")
 
 // Op is what a request does to records: read them, or write them (insert, update,
 // upsert, delete). It decides the batch size and the cost. The zero value is not a
@@ -114,24 +115,38 @@ func Batches[S ~[]E, E any](records S, size int) (iter.Seq[S], error) {
 func BatchesFor[S ~[]E, E any](op Op, records S, size int) (iter.Seq[S], error) {
 	size, err := batchSize(op, size)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("zohoquota: %w", err)
 	}
 	return slices.Chunk(records, size), nil
 }
 
 // batchSize resolves a batch size for op (0 means the op's maximum) and checks it.
+// Its error is an *inputError without the package's prefix: the caller adds its own.
 func batchSize(op Op, size int) (int, error) {
 	if !op.Valid() {
-		return 0, fmt.Errorf("zohoquota: op %v (allowed: read, write): %w", op, ErrInvalidBatch)
+		return 0, &inputError{fmt.Sprintf("op %v: need read or write", op), []error{ErrInvalidBatch}}
 	}
 	if size == 0 {
 		return op.MaxRecords(), nil
 	}
 	if size < 0 || size > op.MaxRecords() {
-		return 0, fmt.Errorf("zohoquota: %v batch size %d: need 1 to %d: %w", op, size, op.MaxRecords(), ErrInvalidBatch)
+		return 0, &inputError{fmt.Sprintf("%v batch size %d: need 1 to %d", op, size, op.MaxRecords()), []error{ErrInvalidBatch}}
 	}
 	return size, nil
 }
+
+// inputError is what is wrong with a caller's input, and the sentinels it wraps.
+// It reads "what: sentinel" with no prefix, so that a caller that wraps it, or
+// re-files it under its own sentinel, says each thing once:
+// "zohoquota: plan: op Op(0): need read or write: invalid plan".
+type inputError struct {
+	what string
+	errs []error // the first one ends the message
+}
+
+func (e *inputError) Error() string { return e.what + ": " + e.errs[0].Error() }
+
+func (e *inputError) Unwrap() []error { return e.errs }
 
 // divRoundUp returns ceil(a/b) for a >= 0, b > 0 (0 for a = 0, unlike ceilDiv).
 func divRoundUp(a, b int) int { return (a + b - 1) / b }

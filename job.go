@@ -145,6 +145,10 @@ type Job[R any] struct {
 	MaxWait time.Duration
 	// SendTimeout bounds each send; 0 means 2 minutes.
 	SendTimeout time.Duration
+	// Cooldown is how long a server refusal blocks the Limiter when neither the
+	// refusal nor the ledger says when the quota frees up (a 429 while units
+	// remain); 0 means DefaultCooldown.
+	Cooldown time.Duration
 
 	// Checkpoint is a file where the job keeps what it has done, written atomically;
 	// "" means none. It is read at start if it exists.
@@ -217,7 +221,13 @@ func (r *Report) check() error {
 
 const maxConsecutiveUnknown = 3
 
-func (j *Job[R]) batchSize() (int, error) { return batchSize(j.Op, j.BatchSize) }
+func (j *Job[R]) batchSize() (int, error) {
+	size, err := batchSize(j.Op, j.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("zohoquota: job: %w", err)
+	}
+	return size, nil
+}
 
 func (j *Job[R]) cost() func(int) int {
 	switch {
@@ -298,8 +308,8 @@ func (j *Job[R]) start() (*jobRun[R], error) {
 	if j.Send == nil {
 		return nil, fmt.Errorf("zohoquota: job has no send func: %w", ErrInvalidBatch)
 	}
-	if j.Concurrency < 0 || j.MaxRetries < 0 || j.MaxWait < 0 || j.SendTimeout < 0 || j.Lookahead < 0 {
-		return nil, fmt.Errorf("zohoquota: job: Concurrency, MaxRetries, MaxWait, SendTimeout and Lookahead must be 0 or more: %w", ErrInvalidBatch)
+	if j.Concurrency < 0 || j.MaxRetries < 0 || j.MaxWait < 0 || j.SendTimeout < 0 || j.Cooldown < 0 || j.Lookahead < 0 {
+		return nil, fmt.Errorf("zohoquota: job: Concurrency, MaxRetries, MaxWait, SendTimeout, Cooldown and Lookahead must be 0 or more: %w", ErrInvalidBatch)
 	}
 	r := &jobRun[R]{
 		j: j, size: size, batches: divRoundUp(len(j.Records), size), cost: j.cost(),
@@ -309,8 +319,13 @@ func (j *Job[R]) start() (*jobRun[R], error) {
 	r.final = make([]bool, r.batches)
 	r.raw = make([]json.RawMessage, r.batches)
 	if j.Limiter != nil {
-		if c := r.cost(size); c > j.Limiter.Quota().Limit {
-			return nil, fmt.Errorf("zohoquota: a batch of %d records costs %d, limit %d per window: %w", size, c, j.Limiter.Quota().Limit, ErrCostAboveLimit)
+		// Every batch is full but the last: check both sizes, so that a job that can
+		// never finish fails before it sends anything.
+		limit := j.Limiter.Quota().Limit
+		for _, n := range []int{min(size, len(j.Records)), len(j.Records) % size} {
+			if c := r.cost(n); n > 0 && c > limit {
+				return nil, fmt.Errorf("zohoquota: a batch of %d records costs %d, limit %d per window: %w", n, c, limit, ErrCostAboveLimit)
+			}
 		}
 	}
 	if j.Checkpoint != "" || j.Identity != "" {
@@ -517,7 +532,7 @@ func (r *jobRun[R]) send(ctx context.Context, b int, p *permit) {
 		case errors.As(err, &qe) || errors.Is(err, ErrQuotaExhausted):
 			// Zoho (or the client's Transport) said no: nothing was written.
 			p.release()
-			resetAt := r.serverRefused(ctx, qe)
+			resetAt := r.serverRefused(ctx, qe, p.cost)
 			if r.j.Limiter == nil {
 				if qe == nil {
 					qe = &QuotaError{Key: "server", Cost: p.cost, ResetAt: resetAt, Server: true}
@@ -557,31 +572,43 @@ func (r *jobRun[R]) send(ctx context.Context, b int, p *permit) {
 }
 
 // serverRefused marks the limiter's quota spent until the server's quota frees up
-// and returns that moment.
-func (r *jobRun[R]) serverRefused(ctx context.Context, qe *QuotaError) time.Time {
+// and returns that moment. cost is what the refused batch asks for.
+func (r *jobRun[R]) serverRefused(ctx context.Context, qe *QuotaError, cost int) time.Time {
 	now := time.Now()
-	var until time.Time
-	if qe != nil && qe.ResetAt.After(now) {
-		until = qe.ResetAt
-	}
 	l := r.j.Limiter
 	if l == nil {
-		return until
-	}
-	if until.IsZero() {
-		w := l.Quota().Window
-		if u := l.Usage(); u.ResetAt.After(now) {
-			until = u.ResetAt
-		} else if w.IsRolling() {
-			until = now.Add(w.BucketSize())
-		} else {
-			until = NextReset(now, w.Location())
+		if qe != nil && qe.ResetAt.After(now) {
+			return qe.ResetAt
 		}
+		return time.Time{}
 	}
+	until := r.blockUntil(l, qe, now, cost)
 	if err := l.Exhaust(context.WithoutCancel(ctx), until); err != nil {
 		r.stop(err)
 	}
 	return until
+}
+
+// blockUntil decides how long a server refusal blocks the quota, by the rule of
+// Transport.blockUntil (keep the two alike): the server's reset if it gave one
+// (capped at the window); else the ledger's reset when the ledger has no room for
+// the batch either or counts calendar days; else the Cooldown. Zoho's 429 also
+// means too many calls in flight, so a refusal while units remain must not wait
+// for a rolling window's oldest unit, which can be most of a day away.
+func (r *jobRun[R]) blockUntil(l *Limiter, qe *QuotaError, now time.Time, cost int) time.Time {
+	w := l.Quota().Window
+	if qe != nil && qe.ResetAt.After(now) {
+		return now.Add(min(qe.ResetAt.Sub(now), maxBlock(w)))
+	}
+	u := l.Usage()
+	if (u.Remaining < cost || !w.IsRolling()) && u.ResetAt.After(now) {
+		return u.ResetAt
+	}
+	cooldown := r.j.Cooldown
+	if cooldown == 0 {
+		cooldown = DefaultCooldown
+	}
+	return now.Add(cooldown)
 }
 
 // record gives batch b its final state: Zoho's results, or Unknown after sendErr.

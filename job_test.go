@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -439,13 +440,19 @@ func TestJobBadInput(t *testing.T) {
 		{"no send func", &Job[lead]{Op: Write, Records: leads(1)}, ErrInvalidBatch},
 		{"batch of 101", &Job[lead]{Op: Write, Records: leads(1), Send: send, BatchSize: 101}, ErrInvalidBatch},
 		{"negative concurrency", &Job[lead]{Op: Write, Records: leads(1), Send: send, Concurrency: -1}, ErrInvalidBatch},
-		{"batch costs more than the limit", &Job[lead]{Op: Write, Records: leads(1), Send: send, Limiter: l}, ErrCostAboveLimit},
+		{"negative cooldown", &Job[lead]{Op: Write, Records: leads(1), Send: send, Cooldown: -time.Second}, ErrInvalidBatch},
+		{"batch costs more than the limit", &Job[lead]{Op: Write, Records: leads(100), Send: send, Limiter: l}, ErrCostAboveLimit},
+		{"last batch costs more than the limit", &Job[lead]{Op: Write, Records: leads(150), Send: send, Limiter: l,
+			Cost: func(n int) int { return 1 + 5*boolInt(n < 100) }}, ErrCostAboveLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep, err := tt.job.Run(t.Context())
 			require.ErrorIs(t, err, tt.want)
 			assert.Nil(t, rep)
+			if tt.want == ErrInvalidBatch {
+				assert.Equal(t, 1, strings.Count(err.Error(), "zohoquota: "), "%q", err)
+			}
 		})
 	}
 }
@@ -527,4 +534,69 @@ func blanks(records []lead) int {
 		}
 	}
 	return n
+}
+
+// Zoho's 429 without Retry-After while the ledger has room (too many calls in
+// flight, say) blocks the job for the Cooldown, not until the rolling window's
+// oldest unit frees up (most of a day away), as Transport.blockUntil does.
+func TestJobServerRefusalWithoutResetAt(t *testing.T) {
+	tests := []struct {
+		name     string
+		limit    int
+		resetIn  time.Duration // the refusal's ResetAt from now; 0 means none
+		cooldown time.Duration
+		maxWait  time.Duration
+		want     func(ledgerReset time.Time, start time.Time) time.Time
+	}{
+		{"room left: the default cooldown", 100_000, 0, 0, 0,
+			func(_, start time.Time) time.Time { return start.Add(DefaultCooldown) }},
+		{"room left: the job's cooldown", 100_000, 0, 10 * time.Second, 0,
+			func(_, start time.Time) time.Time { return start.Add(10 * time.Second) }},
+		{"room left, MaxWait 5m: the job still finishes", 100_000, 0, 0, 5 * time.Minute,
+			func(_, start time.Time) time.Time { return start.Add(DefaultCooldown) }},
+		{"the server's reset", 100_000, 30 * time.Minute, 0, 0,
+			func(_, start time.Time) time.Time { return start.Add(30 * time.Minute) }},
+		{"no room left: the ledger's reset", 20, 0, 0, 0,
+			func(ledgerReset, _ time.Time) time.Time { return ledgerReset }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newTestLimiter(t, Quota{Limit: tt.limit, Window: Rolling(24 * time.Hour)})
+				records := leads(200)
+				z := newFakeZoho()
+				start := time.Now()
+				var ledgerReset time.Time
+				z.fail = func(i int, _ []lead) (bool, error) {
+					if i != 2 {
+						return false, nil
+					}
+					ledgerReset = l.Usage().ResetAt
+					qe := &QuotaError{Key: "server", Cost: 10, Server: true}
+					if tt.resetIn > 0 {
+						qe.ResetAt = time.Now().Add(tt.resetIn)
+					}
+					return false, qe
+				}
+				job := &Job[lead]{Op: Write, Records: records, Send: z.send(false), Limiter: l,
+					Cooldown: tt.cooldown, MaxWait: tt.maxWait}
+				rep, err := job.Run(t.Context())
+				require.NoError(t, err)
+				assert.Equal(t, 200, rep.Confirmed)
+				assertAt(t, tt.want(ledgerReset, start), time.Now())
+				z.assertEachOnce(t, records)
+			})
+		})
+	}
+}
+
+// A job smaller than one batch is checked at the cost of the batch it sends.
+func TestJobSmallBatchWithinLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newTestLimiter(t, Quota{Limit: 5, Window: Rolling(24 * time.Hour)})
+		rep, err := (&Job[lead]{Op: Write, Records: leads(30), Send: newFakeZoho().send(false), Limiter: l}).Run(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 30, rep.Confirmed)
+		assert.Equal(t, 3, rep.Units)
+	})
 }

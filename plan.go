@@ -4,12 +4,24 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
-// ErrInvalidPlan is wrapped by every error about a plan's input.
-var ErrInvalidPlan = errors.New("zohoquota: invalid plan")
+// ErrInvalidPlan is wrapped by every error about a plan's input. Its text has no
+// prefix, as it ends messages that have one: "zohoquota: plan: need a start time:
+// invalid plan".
+var ErrInvalidPlan = errors.New("invalid plan")
+
+// The years a plan's start may fall in (in UTC). A rolling plan counts time in
+// Unix nanoseconds, which run out in April 2262, so a start past 2200 leaves too
+// little room to plan in; before 1970 there is no Zoho CRM quota to plan for.
+const (
+	MinPlanYear = 1970
+	MaxPlanYear = 2200
+)
 
 // maxPlanWindows bounds a plan to about a century of daily windows, so that a job
 // far too big for its quota is an error rather than a runaway allocation.
@@ -89,17 +101,22 @@ func (p Plan) Days() int { return len(p.Windows) }
 // request costs more than the whole window admits.
 func NewPlan(in PlanInput) (Plan, error) {
 	size, err := batchSize(in.Op, in.BatchSize)
-	if err != nil {
-		return Plan{}, fmt.Errorf("zohoquota: plan: %w: %w", ErrInvalidPlan, err)
+	if ie := (*inputError)(nil); errors.As(err, &ie) {
+		// Filed under ErrInvalidPlan, and still ErrInvalidBatch as it always was.
+		return Plan{}, fmt.Errorf("zohoquota: plan: %w", &inputError{ie.what, append([]error{ErrInvalidPlan}, ie.errs...)})
 	}
 	if in.Records < 0 {
 		return Plan{}, fmt.Errorf("zohoquota: plan %d records: need 0 or more: %w", in.Records, ErrInvalidPlan)
 	}
 	if err := in.Quota.validate(); err != nil {
-		return Plan{}, fmt.Errorf("zohoquota: plan: %w: %w", ErrInvalidPlan, err)
+		return Plan{}, fmt.Errorf("zohoquota: plan: %w", &inputError{strings.TrimPrefix(err.Error(), "zohoquota: "), []error{ErrInvalidPlan, err}})
 	}
 	if in.Start.IsZero() {
 		return Plan{}, fmt.Errorf("zohoquota: plan: need a start time: %w", ErrInvalidPlan)
+	}
+	if y := in.Start.UTC().Year(); y < MinPlanYear || y > MaxPlanYear {
+		return Plan{}, fmt.Errorf("zohoquota: plan: start %s: need a time in the years %d to %d: %w",
+			in.Start.Format(time.RFC3339), MinPlanYear, MaxPlanYear, ErrInvalidPlan)
 	}
 	if in.Used < 0 {
 		return Plan{}, fmt.Errorf("zohoquota: plan: %d units used: need 0 or more: %w", in.Used, ErrInvalidPlan)
@@ -239,6 +256,9 @@ func planRolling(p *Plan, s *shape, in PlanInput) error {
 				return fmt.Errorf("zohoquota: plan: units spent at %s, after the start %s: %w",
 					sp.At.Format(time.RFC3339), in.Start.Format(time.RFC3339), ErrInvalidPlan)
 			}
+			if sp.At.Before(in.Start.Add(-w.Length - w.BucketSize())) {
+				continue // freed up long before Start (and maybe before 1970)
+			}
 			if r := releaseOf(w, sp.At); r > startNs && sp.Units > 0 {
 				old = append(old, release{at: r, units: sp.Units})
 				used += sp.Units
@@ -249,6 +269,8 @@ func planRolling(p *Plan, s *shape, in PlanInput) error {
 
 	var own []release
 	oi, oh := 0, 0
+	// The last moment whose release still fits in Unix nanoseconds.
+	lastNs := math.MaxInt64 - int64(w.BucketSize()) - int64(w.Length)
 	avail := s.limit - used
 	t := startNs
 	for {
@@ -259,6 +281,9 @@ func planRolling(p *Plan, s *shape, in PlanInput) error {
 		for len(p.Windows) <= k {
 			ws := in.Start.Add(time.Duration(len(p.Windows)) * w.Length)
 			p.Windows = append(p.Windows, PlanWindow{Start: ws, End: ws.Add(w.Length)})
+		}
+		if t > lastNs {
+			return fmt.Errorf("zohoquota: plan of %d records runs past the year 2262: %w", p.Records, ErrInvalidPlan)
 		}
 		if n := s.spend(&p.Windows[k], avail); n > 0 {
 			avail -= n

@@ -2,6 +2,7 @@ package zohoquota
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -282,6 +283,10 @@ func TestPlanErrors(t *testing.T) {
 		{"cost above the limit", PlanInput{Op: Write, Records: 1, Quota: q, Start: start, Cost: func(int) int { return 2_501 }}, ErrCostAboveLimit},
 		{"spent in the future", PlanInput{Op: Write, Records: 1, Quota: rolling, Start: start, Spent: []Spent{{At: start.Add(time.Second), Units: 1}}}, ErrInvalidPlan},
 		{"negative spent", PlanInput{Op: Write, Records: 1, Quota: rolling, Start: start, Spent: []Spent{{At: start, Units: -1}}}, ErrInvalidPlan},
+		{"start before 1970", PlanInput{Op: Write, Records: 1, Quota: q, Start: time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC)}, ErrInvalidPlan},
+		{"start after 2200", PlanInput{Op: Write, Records: 1, Quota: q, Start: time.Date(2201, 1, 1, 0, 0, 0, 0, time.UTC)}, ErrInvalidPlan},
+		{"rolling start where nanoseconds overflow", PlanInput{Op: Write, Records: 200_000, Quota: rolling, Start: time.Date(2262, 4, 10, 0, 0, 0, 0, time.UTC)}, ErrInvalidPlan},
+		{"rolling past 2262", PlanInput{Op: Read, Records: 70 * 366 * 200 * 100, Quota: rolling, Start: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}, ErrInvalidPlan},
 		{"longer than a century", PlanInput{Op: Write, Records: math.MaxInt, Quota: q, Start: start}, ErrInvalidPlan},
 		{"rolling longer than a century", PlanInput{Op: Read, Records: math.MaxInt / 2, Quota: rolling, Start: start}, ErrInvalidPlan},
 	}
@@ -289,9 +294,33 @@ func TestPlanErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewPlan(tt.in)
 			require.ErrorIs(t, err, tt.want)
-			assert.Contains(t, err.Error(), "zohoquota: ")
+			assert.True(t, strings.HasPrefix(err.Error(), "zohoquota: plan"), "%q", err)
+			if tt.want != ErrCostAboveLimit { // its text, in errors.go, has a prefix of its own
+				require.ErrorIs(t, err, ErrInvalidPlan)
+				assert.Equal(t, 1, strings.Count(err.Error(), "zohoquota: "), "%q", err)
+			}
 		})
 	}
+}
+
+// An error about the op reads once, and is still an ErrInvalidBatch.
+func TestPlanErrorReadsOnce(t *testing.T) {
+	_, err := NewPlan(PlanInput{Records: 10, Quota: Quota{Limit: 100}, Start: time.Unix(0, 0)})
+	require.ErrorIs(t, err, ErrInvalidPlan)
+	require.ErrorIs(t, err, ErrInvalidBatch)
+	assert.EqualError(t, err, "zohoquota: plan: op Op(0): need read or write: invalid plan")
+
+	_, err = NewPlan(PlanInput{Op: Write, Records: 10, Start: time.Unix(0, 0)})
+	assert.EqualError(t, err, "zohoquota: plan: quota limit 0: need at least 1: invalid plan")
+}
+
+// The last supported start still plans with the right dates.
+func TestPlanRollingLateStart(t *testing.T) {
+	start := time.Date(MaxPlanYear, 12, 31, 0, 0, 0, 0, time.UTC)
+	p, err := NewPlan(PlanInput{Op: Write, Records: 2_000, Quota: Quota{Limit: 100, Window: Rolling(24 * time.Hour)}, Start: start})
+	require.NoError(t, err)
+	assertAt(t, start.Add(24*time.Hour+time.Minute), p.Finish)
+	assert.Equal(t, 2, p.Days())
 }
 
 func BenchmarkPlan1M(b *testing.B) {

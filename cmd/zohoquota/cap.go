@@ -144,7 +144,7 @@ func runCap(args []string, stdout, stderr io.Writer) int {
 	if !o.v1 {
 		per = "per rolling 24 hours"
 	}
-	fmt.Fprintf(stdout, "Edition:      %v, %d licenses\n", o.edition, o.licenses)
+	fmt.Fprintf(stdout, "Edition:      %v, %s\n", o.edition, count(o.licenses, "license"))
 	fmt.Fprintf(stdout, "API:          %s\n", o.api)
 	if o.addon > 0 {
 		fmt.Fprintf(stdout, "Cap:          %s %s %s (%s add-on)\n", num(out.Cap), out.Unit, per, num(o.addon))
@@ -178,6 +178,15 @@ func writeJSON(stdout, stderr io.Writer, v any) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// count says n things: count(1, "license") is "1 license", count(10, "license")
+// "10 licenses".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return num(n) + " " + thing + "s"
 }
 
 // num formats n with thousands separators: 250000 -> "250,000".

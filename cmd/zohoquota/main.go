@@ -95,6 +95,13 @@ func parse(fs *flag.FlagSet, args []string) int {
 	return -1
 }
 
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // fail prints err (with the usage for a usageError) and returns the exit status.
 func fail(fs *flag.FlagSet, err error) int {
 	var ue *usageError

@@ -40,6 +40,8 @@ func TestGolden(t *testing.T) {
 		{"plan_2330_pst_v1", []string{"plan", "-op", "write", "-records", "600000", "-edition", "standard", "-licenses", "10", "-api", "v1", "-start", "2025-01-15T23:30:00-08:00"}},
 		{"plan_dst_v1_used", []string{"plan", "-records", "700000", "-edition", "standard", "-licenses", "10", "-api", "v1", "-used", "1000", "-start", "2025-03-08T12:00:00-08:00"}},
 		{"plan_rolling_v8", []string{"plan", "-records", "1000000", "-edition", "professional", "-licenses", "10", "-used", "20000", "-start", "2025-03-08T10:00:00-08:00"}},
+		{"cap_free_1", []string{"cap", "-edition", "free", "-licenses", "1"}},
+		{"plan_free_1_license_1_window", []string{"plan", "-records", "2000", "-edition", "free", "-licenses", "1", "-start", "2026-01-01T00:00:00Z"}},
 		{"plan_read_v8_json", []string{"plan", "-op", "read", "-records", "12000000", "-edition", "professional", "-licenses", "10", "-start", "2025-01-15T10:00:00Z", "-json"}},
 	}
 	for _, tt := range tests {
@@ -82,6 +84,10 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"plan negative records", []string{"plan", "-edition", "free", "-licenses", "1", "-records", "-5"}, "-records"},
 		{"plan bad op", []string{"plan", "-op", "merge", "-edition", "free", "-licenses", "1", "-records", "5"}, "-op"},
 		{"plan bad start", []string{"plan", "-edition", "free", "-licenses", "1", "-records", "5", "-start", "tomorrow"}, "-start"},
+		{"plan start where nanoseconds overflow", []string{"plan", "-edition", "free", "-licenses", "1", "-records", "200000", "-start", "2262-04-10T00:00:00Z"}, "-start 2262-04-10T00:00:00Z: need a time in the years 1970 to 2200"},
+		{"plan start in year 1", []string{"plan", "-edition", "free", "-licenses", "1", "-records", "5", "-start", "0001-01-01T00:00:00Z"}, "need a time in the years"},
+		{"plan start before 1970", []string{"plan", "-edition", "free", "-licenses", "1", "-records", "5", "-start", "1969-12-31T23:59:59Z"}, "need a time in the years"},
+		{"plan longer than a century", []string{"plan", "-edition", "free", "-licenses", "1", "-records", "9000000000000000"}, "invalid plan"},
 		{"plan negative used", []string{"plan", "-edition", "free", "-licenses", "1", "-records", "5", "-used", "-1"}, "-used"},
 		{"import without file", []string{"import", "-module", "Leads"}, "-file is required"},
 		{"import without module", []string{"import", "-file", "x.csv"}, "-module is required"},
@@ -101,6 +107,19 @@ func TestHelpExits0(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"cap", "-h"}, {"plan", "-help"}} {
 		code, _, _ := runCLI(t, args...)
 		assert.Equal(t, 0, code, "%q", args)
+	}
+}
+
+// A required flag shows no default in the help.
+func TestPlanHelpRecords(t *testing.T) {
+	code, _, stderr := runCLI(t, "plan", "-h")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stderr, "records in the job (required)\n")
+}
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0 windows", 1: "1 window", 2: "2 windows", 36600: "36,600 windows"} {
+		assert.Equal(t, want, count(n, "window"))
 	}
 }
 
@@ -134,6 +153,8 @@ func TestPlanSVG(t *testing.T) {
 	assert.Greater(t, lines, 3)
 	assert.Contains(t, string(data), "quota: 250,000 records a window")
 	assert.Contains(t, string(data), "2025-01-17")
+	assert.Contains(t, string(data), "Standard, 10 licenses, API v1")
+	assert.Contains(t, string(data), "3 windows, finish")
 }
 
 func TestPlanSVGUnwritable(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,7 +44,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	var of orgFlags
 	of.register(fs)
 	opName := fs.String("op", "write", "operation: write (100 records a request) or read (200)")
-	records := fs.Int("records", -1, "records in the job (required)")
+	records := fs.Int("records", 0, "records in the job (required)")
 	used := fs.Int("used", 0, "units of the quota already spent in the current window")
 	startFlag := fs.String("start", "", "when the job starts, RFC 3339 (default now)")
 	svgPath := fs.String("svg", "", "also draw the plan as an SVG chart into this `file`")
@@ -59,8 +60,11 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(fs, usagef("-op: %v", err))
 	}
+	if !isSet(fs, "records") {
+		return fail(fs, usagef("-records is required"))
+	}
 	if *records < 0 {
-		return fail(fs, usagef("-records is required (0 or more)"))
+		return fail(fs, usagef("-records %d: need 0 or more", *records))
 	}
 	if *used < 0 {
 		return fail(fs, usagef("-used %d: need 0 or more", *used))
@@ -70,8 +74,15 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		if start, err = time.Parse(time.RFC3339, *startFlag); err != nil {
 			return fail(fs, usagef("-start: %v", err))
 		}
+		if y := start.UTC().Year(); y < zohoquota.MinPlanYear || y > zohoquota.MaxPlanYear {
+			return fail(fs, usagef("-start %s: need a time in the years %d to %d", *startFlag, zohoquota.MinPlanYear, zohoquota.MaxPlanYear))
+		}
 	}
 	p, err := zohoquota.NewPlan(zohoquota.PlanInput{Op: op, Records: *records, Quota: o.quota, Start: start, Used: *used})
+	if errors.Is(err, zohoquota.ErrInvalidPlan) {
+		// Every input of the plan is a flag: a plan it cannot make is a flag error.
+		return fail(fs, usagef("%v", err))
+	}
 	if err != nil {
 		return fail(fs, err)
 	}
@@ -112,7 +123,7 @@ func printPlan(w io.Writer, o org, out planOutput) {
 	if !o.v1 {
 		per = "per rolling 24 hours"
 	}
-	fmt.Fprintf(w, "Job:       %v %s records, Zoho CRM %v with %d licenses, API %s\n", out.Op, num(out.Records), out.Edition, out.Licenses, out.API)
+	fmt.Fprintf(w, "Job:       %v %s records, Zoho CRM %v with %s, API %s\n", out.Op, num(out.Records), out.Edition, count(out.Licenses, "license"), out.API)
 	fmt.Fprintf(w, "Quota:     %s %s %s; %s used at the start\n", num(out.Limit), out.Unit, per, num(out.Used))
 	if o.v1 {
 		fmt.Fprintf(w, "Cost:      %s requests (%s credits under v2+)\n", num(out.Requests), num(out.Credits))

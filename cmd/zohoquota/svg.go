@@ -37,9 +37,9 @@ func writeSVG(w io.Writer, out planOutput) error {
 	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		svgWidth, svgHeight, svgWidth, svgHeight)
 	fmt.Fprintf(bw, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	title := fmt.Sprintf("%v %s records: Zoho CRM %v, %d licenses, API %s", out.Op, num(out.Records), out.Edition, out.Licenses, out.API)
+	title := fmt.Sprintf("%v %s records: Zoho CRM %v, %s, API %s", out.Op, num(out.Records), out.Edition, count(out.Licenses, "license"), out.API)
 	fmt.Fprintf(bw, `<text x="%d" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", marginLeft, esc(title))
-	sub := fmt.Sprintf("%d windows, finish %s (Pacific)", len(out.Windows), out.Finish.Format(pacificLayout+" 2006"))
+	sub := fmt.Sprintf("%s, finish %s (Pacific)", count(len(out.Windows), "window"), out.Finish.Format(pacificLayout+" 2006"))
 	fmt.Fprintf(bw, `<text x="%d" y="40" fill="#555">%s</text>`+"\n", marginLeft, esc(sub))
 
 	// Y axis, ticks and grid.
