@@ -125,6 +125,11 @@ type Transport struct {
 	// SubLimiter slot. nil means ComplexCall.
 	Complex func(*http.Request) bool
 
+	// Throttles pace the requests they match before each is admitted, waiting
+	// until ctx ends (a deadline that ends first is a *QuotaError at once).
+	// nil means none; DefaultThrottles returns Zoho's fixed ones.
+	Throttles []Throttle
+
 	// MaxRetries is how many times a refused request is tried again. 0, the
 	// default, returns every refusal to the caller.
 	MaxRetries int
@@ -205,6 +210,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req
 	serverRefusals := 0
 	for attempt := 0; ; attempt++ {
+		if err := t.throttle(ctx, r); err != nil {
+			closeRequestBody(r)
+			return nil, err
+		}
 		resp, handed, err := t.try(r, cost, slots, t.minBlock(serverRefusals))
 		if err == nil {
 			return resp, nil
@@ -424,6 +433,18 @@ func maxBlock(w Window) time.Duration {
 		return w.Length
 	}
 	return 25 * time.Hour
+}
+
+// throttle waits for every throttle that matches req.
+func (t *Transport) throttle(ctx context.Context, req *http.Request) error {
+	for _, th := range t.Throttles {
+		if th.Match != nil && th.Limiter != nil && th.Match(req) {
+			if err := th.wait(ctx, t.Limiter.Key()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // CloseIdleConnections closes the idle connections of Base, if it has any.
