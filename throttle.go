@@ -44,13 +44,17 @@ var (
 func DefaultThrottles() []Throttle {
 	return []Throttle{
 		{
-			Name:    "bulk read download",
-			Match:   func(r *http.Request) bool { return r.Method == http.MethodGet && bulkResultPath.MatchString(r.URL.Path) },
+			Name: "bulk read download",
+			Match: func(r *http.Request) bool {
+				return r.Method == http.MethodGet && bulkResultPath.MatchString(r.URL.Path)
+			},
 			Limiter: PerWindow(10, time.Minute),
 		},
 		{
-			Name:    "oauth token",
-			Match:   func(r *http.Request) bool { return r.Method == http.MethodPost && oauthTokenPath.MatchString(r.URL.Path) },
+			Name: "oauth token",
+			Match: func(r *http.Request) bool {
+				return r.Method == http.MethodPost && oauthTokenPath.MatchString(r.URL.Path)
+			},
 			Limiter: PerWindow(10, 10*time.Minute),
 		},
 		{
