@@ -75,12 +75,6 @@ func (z *fakeZoho) send(upsert bool) SendFunc[lead] {
 	}
 }
 
-func (z *fakeZoho) count(key string) int {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	return z.written[key]
-}
-
 func (z *fakeZoho) assertEachOnce(t *testing.T, records []lead) {
 	t.Helper()
 	z.mu.Lock()
