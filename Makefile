@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: test fmt vet race bench example
+.PHONY: test fmt vet race lint bench example
 
 # The one test command: README and .ci/run call it.
 test: fmt vet race
@@ -13,6 +13,9 @@ vet:
 
 race:
 	$(GO) test -race -timeout 15m ./...
+
+lint:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
