@@ -25,21 +25,37 @@ var pacific = func() *time.Location {
 // PDT (UTC-7) in summer.
 func Pacific() *time.Location { return pacific }
 
-// NextReset returns the first 00:00 in loc strictly after t. Days are counted on
-// the calendar, so a reset across a daylight saving change is 23 or 25 hours away.
-// A nil loc means PST.
+// NextReset returns the start of the calendar day after t's in loc: the first
+// 00:00 strictly after t. Days are counted on the calendar, so a reset across a
+// daylight saving change is 23 or 25 hours away. A nil loc means PST.
 func NextReset(t time.Time, loc *time.Location) time.Time {
 	if loc == nil {
 		loc = PST
 	}
 	y, m, d := t.In(loc).Date()
-	return time.Date(y, m, d+1, 0, 0, 0, 0, loc)
+	return StartOfDay(y, m, d+1, loc)
 }
 
-// dayStart returns the 00:00 in loc that begins t's day.
+// StartOfDay returns the first instant of the calendar date y-m-d in loc (the date
+// is normalized as time.Date does, so d+1 past the month's end is fine). That is
+// 00:00, except in zones whose clocks skip midnight for daylight saving
+// (America/Havana, America/Santiago), where the day starts when the clocks jump,
+// at 01:00. time.Date alone answers 23:00 of the day before there, an hour early.
+func StartOfDay(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	wy, wm, wd := time.Date(y, m, d, 12, 0, 0, 0, time.UTC).Date()
+	if ty, tm, td := t.Date(); ty == wy && tm == wm && td == wd {
+		return t
+	}
+	// Midnight does not exist: the date begins where the zone before it ends.
+	_, end := t.ZoneBounds()
+	return end
+}
+
+// dayStart returns the first instant of t's calendar day in loc.
 func dayStart(t time.Time, loc *time.Location) time.Time {
 	y, m, d := t.In(loc).Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return StartOfDay(y, m, d, loc)
 }
 
 // Window is the period a quota's limit applies to: a calendar day that resets at
@@ -96,6 +112,11 @@ func (w Window) validate() error {
 	}
 	if w.IsRolling() && w.BucketSize() > w.Length {
 		return fmt.Errorf("zohoquota: window bucket %v longer than the window %v", w.Bucket, w.Length)
+	}
+	if w.Bucket < 0 || w.Bucket%time.Millisecond != 0 {
+		// Shared stores keep times in microseconds or coarser; whole milliseconds
+		// release at the same instants everywhere.
+		return fmt.Errorf("zohoquota: window bucket %v: need 0 (one minute) or a whole number of milliseconds", w.Bucket)
 	}
 	return nil
 }

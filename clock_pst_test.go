@@ -68,6 +68,48 @@ func TestWindowValidate(t *testing.T) {
 	assert.NoError(t, Rolling(24*time.Hour).validate())
 	assert.ErrorContains(t, Window{Length: -time.Hour}.validate(), "need 0")
 	assert.ErrorContains(t, Window{Length: time.Minute, Bucket: time.Hour}.validate(), "longer than the window")
+	assert.ErrorContains(t, Window{Length: time.Hour, Bucket: 500 * time.Nanosecond}.validate(), "whole number of milliseconds")
+	assert.ErrorContains(t, Window{Length: time.Hour, Bucket: 1500 * time.Microsecond}.validate(), "whole number of milliseconds")
+	assert.NoError(t, Window{Length: time.Hour, Bucket: time.Millisecond}.validate())
 	assert.Equal(t, "daily, reset 00:00 PST", Daily(nil).String())
 	assert.Equal(t, "rolling 24h0m0s", Rolling(24*time.Hour).String())
+}
+
+// Where daylight saving skips midnight, the day starts when the clocks jump: never
+// an hour early, and never before t.
+func TestSkippedMidnight(t *testing.T) {
+	tests := []struct {
+		zone string
+		last time.Time // a moment in the hour before the skipped midnight
+		want string    // the next day's start, local
+	}{
+		{"America/Havana", time.Date(2026, 3, 7, 23, 30, 0, 0, time.UTC), "2026-03-08 01:00 CDT"},
+		{"America/Santiago", time.Date(2026, 9, 5, 23, 30, 0, 0, time.UTC), "2026-09-06 01:00 -03"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.zone, func(t *testing.T) {
+			loc, err := time.LoadLocation(tt.zone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(tt.last.Year(), tt.last.Month(), tt.last.Day(), 23, 30, 0, 0, loc)
+			got := NextReset(now, loc)
+			assert.True(t, got.After(now), "NextReset(%v) = %v, not after it", now, got)
+			assert.Equal(t, tt.want, got.In(loc).Format("2006-01-02 15:04 MST"))
+			assert.Equal(t, 23*time.Hour, NextReset(got, loc).Sub(got), "the short day runs from 01:00 to midnight")
+
+			// The limiter keeps one budget through that last hour.
+			l, err := NewLimiter(Quota{Limit: 10, Window: Daily(loc)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			admitted := 0
+			for i := range 100 {
+				if l.AllowNAt(now.Add(time.Duration(i)*time.Second), 10) {
+					admitted += 10
+				}
+			}
+			assert.Equal(t, 10, admitted)
+		})
+	}
 }

@@ -211,7 +211,7 @@ func (l *Limiter) AllowNAt(t time.Time, n int) bool {
 			return false
 		}
 	}
-	d, err := l.take(context.Background(), n, t)
+	d, _, err := l.take(context.Background(), n, t)
 	if err != nil || !d.OK {
 		cancelAll(res, t)
 		return false
@@ -219,28 +219,30 @@ func (l *Limiter) AllowNAt(t time.Time, n int) bool {
 	return true
 }
 
-// take asks the store (or its local fallback) for n units.
-func (l *Limiter) take(ctx context.Context, n int, t time.Time) (Decision, error) {
+// take asks the store (or its local fallback) for n units. local says the
+// decision came from the fail-open budget, so that a refund goes back there.
+func (l *Limiter) take(ctx context.Context, n int, t time.Time) (d Decision, local bool, err error) {
 	if l.mem != nil {
-		return l.mem.take(n, l.quota.Limit, l.quota.Window, t), nil
+		return l.mem.take(n, l.quota.Limit, l.quota.Window, t), false, nil
 	}
-	d, err := l.store.Take(ctx, l.key, n, l.quota.Limit, l.quota.Window, t)
+	d, err = l.store.Take(ctx, l.key, n, l.quota.Limit, l.quota.Window, t)
 	if err == nil {
 		l.setLocalMode(false)
-		return d, nil
+		return d, false, nil
 	}
 	if ctx.Err() != nil {
-		return Decision{}, ctx.Err()
+		return Decision{}, false, ctx.Err()
 	}
 	if l.local == nil {
 		l.logger.Warn("zohoquota: store unavailable, refusing (fail closed)", "key", l.key, "err", err)
-		return Decision{}, fmt.Errorf("zohoquota: %q refused, fail closed: %w: %w", l.key, ErrStoreUnavailable, err)
+		return Decision{}, false, fmt.Errorf("zohoquota: %q refused, fail closed: %w: %w", l.key, ErrStoreUnavailable, err)
 	}
 	l.setLocalMode(true)
-	localLimit := max(1, int(float64(l.quota.Limit)*l.failOpen))
-	d = l.local.take(n, localLimit, l.quota.Window, t)
-	return d, nil
+	return l.local.take(n, l.localLimit(), l.quota.Window, t), true, nil
 }
+
+// localLimit is the fail-open budget: the configured fraction of the limit.
+func (l *Limiter) localLimit() int { return max(1, int(float64(l.quota.Limit)*l.failOpen)) }
 
 func (l *Limiter) setLocalMode(on bool) {
 	if l.local == nil {
@@ -268,15 +270,6 @@ func (l *Limiter) refund(ctx context.Context, d Decision, local bool) error {
 		return l.store.Refund(ctx, l.key, d, l.quota.Window)
 	}
 	return nil
-}
-
-func (l *Limiter) inLocalMode() bool {
-	if l.local == nil {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.localMode
 }
 
 // pace reserves n tokens from the pacing bucket, in burst-sized parts when n is
@@ -376,12 +369,12 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, b
 	}
 	for {
 		now := time.Now()
-		d, err := l.take(ctx, n, now)
+		d, local, err := l.take(ctx, n, now)
 		if err != nil {
 			return Decision{}, false, err
 		}
 		if d.OK {
-			return d, l.inLocalMode(), nil
+			return d, local, nil
 		}
 		// A store that names no moment in the future must not make this loop spin.
 		wait := max(d.ResetAt.Sub(d.At), time.Millisecond)
@@ -457,19 +450,34 @@ func (l *Limiter) SetRemaining(ctx context.Context, remaining int) error {
 	if remaining < 0 {
 		return fmt.Errorf("zohoquota: remaining %d: need 0 or more", remaining)
 	}
+	now := time.Now()
 	if l.mem != nil {
-		l.mem.setRemaining(remaining, l.quota.Limit, l.quota.Window, time.Now())
+		l.mem.setRemaining(remaining, l.quota.Limit, l.quota.Window, now)
 		return nil
 	}
-	return l.store.SetRemaining(ctx, l.key, remaining, l.quota.Limit, l.quota.Window, time.Now())
+	if l.local != nil {
+		// The fail-open budget hears the server too, or an outage would ignore it.
+		l.local.setRemaining(remaining, l.localLimit(), l.quota.Window, now)
+	}
+	if err := l.store.SetRemaining(ctx, l.key, remaining, l.quota.Limit, l.quota.Window, now); err != nil {
+		return fmt.Errorf("zohoquota: apply remaining %d to %q: %w: %w", remaining, l.key, ErrStoreUnavailable, err)
+	}
+	return nil
 }
 
 // Exhaust marks the quota spent until the given time: the server refused a call, so
 // further calls fail fast locally instead of hammering Zoho.
 func (l *Limiter) Exhaust(ctx context.Context, until time.Time) error {
+	now := time.Now()
 	if l.mem != nil {
-		l.mem.block(until, l.quota.Window, time.Now())
+		l.mem.block(until, l.quota.Window, now)
 		return nil
 	}
-	return l.store.Block(ctx, l.key, until, l.quota.Window, time.Now())
+	if l.local != nil {
+		l.local.block(until, l.quota.Window, now)
+	}
+	if err := l.store.Block(ctx, l.key, until, l.quota.Window, now); err != nil {
+		return fmt.Errorf("zohoquota: block %q until %s: %w: %w", l.key, until.Format(time.RFC3339), ErrStoreUnavailable, err)
+	}
+	return nil
 }

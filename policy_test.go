@@ -3,6 +3,7 @@ package zohoquota
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -26,6 +27,20 @@ func (s *flakyStore) Take(ctx context.Context, key string, cost, limit int, w Wi
 		return Decision{}, errDown
 	}
 	return s.MemoryStore.Take(ctx, key, cost, limit, w, now)
+}
+
+func (s *flakyStore) Block(ctx context.Context, key string, until time.Time, w Window, now time.Time) error {
+	if s.down.Load() {
+		return errDown
+	}
+	return s.MemoryStore.Block(ctx, key, until, w, now)
+}
+
+func (s *flakyStore) SetRemaining(ctx context.Context, key string, remaining, limit int, w Window, now time.Time) error {
+	if s.down.Load() {
+		return errDown
+	}
+	return s.MemoryStore.SetRemaining(ctx, key, remaining, limit, w, now)
 }
 
 func (s *flakyStore) AcquireSlots(ctx context.Context, key string, n, limit int, now time.Time) (Lease, bool, error) {
@@ -161,5 +176,60 @@ func TestPacingRefusalsCostNothing(t *testing.T) {
 		require.NoError(t, l.WaitN(t.Context(), 50))
 		// 2,400 a day is one unit every 36 s: 50 units from an empty bucket, 30 minutes.
 		assert.Equal(t, 30*time.Minute, time.Since(start).Round(time.Second))
+	})
+}
+
+// alternatingStore fails every other Take, so a fail-open limiter switches between
+// the store and its local budget all the time.
+type alternatingStore struct {
+	*MemoryStore
+	n atomic.Int64
+}
+
+func (s *alternatingStore) Take(ctx context.Context, key string, cost, limit int, w Window, now time.Time) (Decision, error) {
+	if s.n.Add(1)%2 == 0 {
+		return Decision{}, errDown
+	}
+	return s.MemoryStore.Take(ctx, key, cost, limit, w, now)
+}
+
+// A refund goes back to the ledger that admitted the units, even while other
+// goroutines flip the limiter between the store and its local budget.
+func TestFailOpenRefundGoesHome(t *testing.T) {
+	s := &alternatingStore{MemoryStore: NewMemoryStore()}
+	l := newTestLimiter(t, Quota{Limit: 1_000_000, Window: Daily(nil)}, WithStore(s), WithFailOpen(1))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 2000 {
+				p, err := l.AcquirePermit(t.Context(), 1, 1)
+				if assert.NoError(t, err) {
+					p.Refund()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	u, err := s.MemoryStore.Usage(t.Context(), "default", 1_000_000, Daily(nil), time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 0, u.Used, "every refund went home: the store holds nothing")
+	assert.Equal(t, 0, l.local.usage(1_000_000, Daily(nil), time.Now()).Used)
+}
+
+// While the store is down, a fail-open limiter still hears the server: a 429 blocks
+// the local budget and a remaining figure of 0 spends it.
+func TestFailOpenHearsTheServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &flakyStore{MemoryStore: NewMemoryStore()}
+		s.down.Store(true)
+		l := newTestLimiter(t, Quota{Limit: 100, Window: Rolling(24 * time.Hour)}, WithStore(s), WithFailOpen(0.5))
+		require.True(t, l.Allow())
+		err := l.Exhaust(t.Context(), time.Now().Add(time.Hour))
+		assert.ErrorIs(t, err, ErrStoreUnavailable, "the store did not take the block, and the caller is told")
+		assert.False(t, l.Allow(), "the local budget is blocked")
+		time.Sleep(time.Hour)
+		assert.True(t, l.Allow())
+		assert.ErrorIs(t, l.SetRemaining(t.Context(), 0), ErrStoreUnavailable)
+		assert.False(t, l.Allow(), "remaining 0 spends the local budget")
 	})
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -87,5 +89,44 @@ func TestTransportThrottle(t *testing.T) {
 		assert.ErrorIs(t, err, ErrQuotaExhausted)
 		assert.Contains(t, qe.Key, "bulk read download")
 		assert.Equal(t, int64(12), base.calls.Load())
+	})
+}
+
+// Calls that queue for a concurrency slot take their throttle token only once they
+// hold the slot, so they never go out in a burst when slots free up.
+func TestThrottleAfterSlots(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newTestLimiter(t, Quota{Limit: 1000, Window: Rolling(24 * time.Hour), Concurrency: 1})
+		base := &okTransport{}
+		client := &http.Client{Transport: &Transport{Base: base, Limiter: l, Throttles: DefaultThrottles()}}
+
+		// A long call holds the only slot for two minutes.
+		hold, err := l.Acquire(t.Context(), 1)
+		require.NoError(t, err)
+		go func() {
+			time.Sleep(2 * time.Minute)
+			hold()
+		}()
+		start := time.Now()
+		var mu sync.Mutex
+		var sent []time.Duration
+		var wg sync.WaitGroup
+		for range 15 {
+			wg.Go(func() {
+				resp, err := client.Get("https://www.zohoapis.com/crm/bulk/v8/read/1/result")
+				if assert.NoError(t, err) {
+					resp.Body.Close()
+					mu.Lock()
+					sent = append(sent, time.Since(start))
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		slices.Sort(sent)
+		require.Len(t, sent, 15)
+		for i := 10; i < 15; i++ {
+			assert.GreaterOrEqual(t, sent[i]-sent[i-10], time.Minute, "at most 10 downloads in any minute")
+		}
 	})
 }

@@ -210,10 +210,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req
 	serverRefusals := 0
 	for attempt := 0; ; attempt++ {
-		if err := t.throttle(ctx, r); err != nil {
-			closeRequestBody(r)
-			return nil, err
-		}
 		resp, handed, err := t.try(r, cost, slots, t.minBlock(serverRefusals))
 		if err == nil {
 			return resp, nil
@@ -312,6 +308,13 @@ func (t *Transport) try(req *http.Request, cost, slots int, minBlock time.Durati
 			p.release()
 		}
 	}()
+	// Throttles come last, right before the send: a token taken earlier could be
+	// spent while the call waits for a slot, and calls queued together would then
+	// go out together. A call refused by its throttle never left: its units return.
+	if err := t.throttle(ctx, req); err != nil {
+		p.refund()
+		return nil, false, fmt.Errorf("zohoquota: throttle: %w", err)
+	}
 	resp, err = t.base().RoundTrip(req)
 	if err != nil {
 		if resp != nil && resp.Body != nil {

@@ -67,7 +67,7 @@ import (
 // A calendar-day window counts under the local date, in the quota's zone, of the
 // Redis time. The script reads that time itself, so it cannot be told the date in
 // advance; instead the caller passes three consecutive days (their dates, their
-// starts and the end of the last, computed with time.Date in the zone, so DST days
+// starts and the end of the last, computed with zohoquota.StartOfDay in the zone, so DST days
 // of 23 and 25 hours are right) around its guess of the Redis clock, and the script
 // picks the day that holds its time. The guess is the local clock corrected by the
 // offset seen in the last answer, so in practice the middle day is the one used.
@@ -326,10 +326,9 @@ func (s *Store) daysAround(t time.Time, loc *time.Location) *days {
 	d := &days{loc: loc}
 	y, m, dd := t.In(loc).Date()
 	for k := range 4 {
-		d.starts[k] = time.Date(y, m, dd-1+k, 0, 0, 0, 0, loc).UnixMicro()
+		d.starts[k] = zohoquota.StartOfDay(y, m, dd-1+k, loc).UnixMicro()
 		if k < 3 {
-			// Name the day by its calendar date, not by Format of its start: a zone
-			// whose midnight does not exist starts that day at 01:00, same date.
+			// Name the day by its calendar date, not by Format of its start.
 			ly, lm, ld := time.Date(y, m, dd-1+k, 12, 0, 0, 0, time.UTC).Date()
 			d.labels[k] = dateLabel(ly, lm, ld)
 		}

@@ -102,6 +102,9 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// The first Ctrl-C stops the job gracefully (batches on the wire finish); a
+	// second one, with the default handler back, ends the process.
+	context.AfterFunc(ctx, stop)
 	job := &zohoquota.Job[map[string]any]{
 		Op: zohoquota.Write, Module: *module, Records: records, Limiter: limiter,
 		Send: zohoquota.V8Write[map[string]any](zohoquota.V8Target{

@@ -80,6 +80,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// The first Ctrl-C stops the job gracefully (batches on the wire finish); a
+	// second one, with the default handler back, ends the process.
+	context.AfterFunc(ctx, stop)
 	code, err := importFile(ctx, cfg, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "bulkimport:", err)
