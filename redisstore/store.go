@@ -22,8 +22,9 @@ import (
 
 // Store is a zohoquota.Store on Redis. Every operation is one Lua script run with
 // EVALSHA (go-redis falls back to EVAL, which loads the script, when Redis answers
-// NOSCRIPT after a restart or SCRIPT FLUSH), so an admission is one round trip and
-// atomic however many processes share the budget.
+// NOSCRIPT after a restart or SCRIPT FLUSH), so an admission is at most one round
+// trip and atomic however many processes share the budget; concurrent Takes of one
+// key share a call (see Take).
 //
 // # Time
 //
