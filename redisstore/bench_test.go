@@ -17,7 +17,8 @@ import (
 // BenchmarkAdmission measures one admission through the Redis store against a
 // bare INCR round trip on the same connection kind, in the same run, with one and
 // with sixteen goroutines. Each result reports the commands Redis counted per
-// operation (INFO commandstats): one evalsha per admission.
+// operation (INFO commandstats): at most one evalsha per admission, fewer when
+// concurrent Takes share a call.
 //
 //	go test -run '^$' -bench Admission -benchtime 3s ./redisstore/
 func BenchmarkAdmission(b *testing.B) {

@@ -7,7 +7,11 @@
 -- KEYS[1]  hash {last = ledger clock, blk = refused until, <YYYY-MM-DD> = units}
 -- ARGV[1]  op: take | usage | setrem | block | refund
 -- ARGV[2]  shift
--- ARGV[3]  cost (take, refund) | remaining (setrem) | duration of the block (block)
+-- ARGV[3]  take: the costs of one or more takes, comma-separated ("3" or "3,1,5"),
+--          decided in order at one instant, each admitted or refused on its own as
+--          that many takes in a row would be; the answer is {ok, used, reset, now}
+--          for each, in that order
+--          cost (refund) | remaining (setrem) | duration of the block (block)
 -- ARGV[4]  limit
 -- ARGV[5..7] the dates of three consecutive days (refund: the decision's date)
 -- ARGV[8..11] their starts and the end of the third. The caller computes them in
@@ -56,8 +60,8 @@ local function expire()
   redis.call('PEXPIRE', h, math.ceil((math.max(reset, blk) - now) / 1000) + keep)
 end
 
-local function spend(n)
-  used = used + n
+-- save writes the day's units and the clock.
+local function save()
   redis.call('HSET', h, date, used, 'last', now)
   if not v[2 + j] then
     -- The day's first units: forget the days before it, as the memory store
@@ -71,15 +75,31 @@ local function spend(n)
   end
 end
 
+local function spend(n)
+  used = used + n
+  save()
+end
+
 if op == 'take' then
-  if now < blk then
-    return {0, used, blk, now}
+  -- The takes are decided in memory and written once.
+  local out, spent = {}, false
+  for c in string.gmatch(ARGV[3], '[^,]+') do
+    local cost = tonumber(c)
+    local n = #out
+    if now < blk then
+      out[n + 1], out[n + 2], out[n + 3] = 0, used, blk
+    elseif used + cost > limit then
+      out[n + 1], out[n + 2], out[n + 3] = 0, used, reset
+    else
+      used, spent = used + cost, true
+      out[n + 1], out[n + 2], out[n + 3] = 1, used, reset
+    end
+    out[n + 4] = now
   end
-  if used + arg > limit then
-    return {0, used, reset, now}
+  if spent then
+    save()
   end
-  spend(arg)
-  return {1, used, reset, now}
+  return out
 elseif op == 'usage' then
   return {used, reset, blk, now}
 elseif op == 'setrem' then

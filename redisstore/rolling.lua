@@ -10,7 +10,11 @@
 -- KEYS[2]  sorted set of the releases held in KEYS[1], scored by release
 -- ARGV[1]  op: take | usage | setrem | block | refund
 -- ARGV[2]  shift
--- ARGV[3]  cost (take, refund) | remaining (setrem) | duration of the block (block)
+-- ARGV[3]  take: the costs of one or more takes, comma-separated ("3" or "3,1,5"),
+--          decided in order at one instant, each admitted or refused on its own as
+--          that many takes in a row would be; the answer is {ok, used, reset, now}
+--          for each, in that order
+--          cost (refund) | remaining (setrem) | duration of the block (block)
 -- ARGV[4]  limit
 -- ARGV[5]  window length
 -- ARGV[6]  bucket size
@@ -73,7 +77,9 @@ local function save(...)
   redis.call('HSET', h, 'used', used, 'last', now, 'blk', blk, 'head', head, 'tail', tail, 'tu', tu, ...)
 end
 
-local function spend(n)
+-- add counts n units spent now, in the newest bucket, without writing them; it
+-- reports whether it opened that bucket.
+local function add(n)
   local rel = releaseOf(now)
   local fresh = rel ~= tail
   if fresh then
@@ -83,32 +89,59 @@ local function spend(n)
   end
   tu = tu + n
   used = used + n
-  save(int(rel), tu)
+  return fresh
+end
+
+-- written saves what add counted.
+local function written(fresh)
+  save(int(tail), tu)
   if fresh or not v[2] then
     expire()
   end
 end
 
+local function spend(n)
+  written(add(n))
+end
+
 if op == 'take' then
-  if now < blk then
-    if dirty then save() end
-    return {0, used, blk, now}
-  end
-  if used + arg > limit then
-    if dirty then save() end
-    -- The oldest buckets free up first: find the one after which enough has.
-    local need, got, at = used + arg - limit, 0, now + length
-    for _, f in ipairs(redis.call('ZRANGE', z, 0, -1)) do
-      got = got + (tonumber(redis.call('HGET', h, f)) or 0)
-      if got >= need then
-        at = tonumber(f)
-        break
+  -- The takes are decided in memory and written once; until then the newest
+  -- bucket's units are tu, not what the hash holds.
+  local out, spent, fresh = {}, false, false
+  for c in string.gmatch(ARGV[3], '[^,]+') do
+    local cost = tonumber(c)
+    local n = #out
+    if now < blk then
+      out[n + 1], out[n + 2], out[n + 3] = 0, used, blk
+    elseif used + cost > limit then
+      -- The oldest buckets free up first: find the one after which enough has.
+      local need, got, at = used + cost - limit, 0, now + length
+      local newest = spent and int(tail)
+      for _, f in ipairs(redis.call('ZRANGE', z, 0, -1)) do
+        if f == newest then
+          got = got + tu
+        else
+          got = got + (tonumber(redis.call('HGET', h, f)) or 0)
+        end
+        if got >= need then
+          at = tonumber(f)
+          break
+        end
       end
+      out[n + 1], out[n + 2], out[n + 3] = 0, used, at
+    else
+      fresh = add(cost) or fresh
+      spent = true
+      out[n + 1], out[n + 2], out[n + 3] = 1, used, head
     end
-    return {0, used, at, now}
+    out[n + 4] = now
   end
-  spend(arg)
-  return {1, used, head, now}
+  if spent then
+    written(fresh)
+  elseif dirty then
+    save()
+  end
+  return out
 elseif op == 'usage' then
   if dirty then save() end
   return {used, head, blk, now}

@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,8 +22,9 @@ import (
 
 // Store is a zohoquota.Store on Redis. Every operation is one Lua script run with
 // EVALSHA (go-redis falls back to EVAL, which loads the script, when Redis answers
-// NOSCRIPT after a restart or SCRIPT FLUSH), so an admission is one round trip and
-// atomic however many processes share the budget.
+// NOSCRIPT after a restart or SCRIPT FLUSH), so an admission is at most one round
+// trip and atomic however many processes share the budget; concurrent Takes of one
+// key share a call (see Take).
 //
 // # Time
 //
@@ -90,6 +93,13 @@ type Store struct {
 	// microseconds: the guess of the Redis clock that picks the calendar days.
 	skew atomic.Int64
 	days atomic.Pointer[days] // the calendar days of the last call
+
+	mu     sync.Mutex
+	queues map[batchKey]*queue // the Takes waiting for a call in flight, by batch
+
+	// onBatch, when set (by this package's tests), sees every take call: the key,
+	// the costs in the order sent, and the answer.
+	onBatch func(key string, costs []int, ds []zohoquota.Decision, err error)
 }
 
 var _ zohoquota.Store = (*Store)(nil)
@@ -201,21 +211,152 @@ func usTime(us int64) time.Time {
 
 // Take implements zohoquota.Store. The now argument is ignored: the ledger runs on
 // the Redis clock.
+//
+// Concurrent Takes of one key, limit and window in this Store are coalesced: while
+// one script call for them is in flight, further Takes queue up, and when it
+// answers, one of the queued callers sends all of them in one call, which decides
+// them in order, each on its own, as that many Takes in a row would be (they share
+// one Decision.At). A Take with nothing in flight for its key is sent at once.
+//
+// ctx counts until the take is sent: a Take whose ctx ends while it waits in the
+// queue returns ctx.Err() and spends nothing. Once sent, the call runs without
+// ctx's cancellation and deadline (its values are kept), bounded by the client's
+// own read and write timeouts, and the caller gets its decision even if ctx has
+// ended meanwhile: units Redis admitted are never lost to a cancelled caller. An
+// error of the call goes to every Take it carried.
 func (s *Store) Take(ctx context.Context, key string, cost, limit int, w zohoquota.Window, _ time.Time) (zohoquota.Decision, error) {
-	var r []int64
-	var err error
-	if w.IsRolling() {
-		r, err = s.rolling(ctx, "take", key, cost, limit, w, 0)
-	} else {
-		r, err = s.day(ctx, "take", key, cost, limit, w.Location())
-	}
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return zohoquota.Decision{}, err
 	}
-	if len(r) != 4 {
-		return zohoquota.Decision{}, fmt.Errorf("zohoquota: redisstore: take answered %v", r)
+	bk := batchKey{key: key, limit: limit, w: w}
+	t := &take{cost: cost}
+	s.mu.Lock()
+	q := s.queues[bk]
+	if q == nil {
+		// Nothing in flight: send at once.
+		if s.queues == nil {
+			s.queues = make(map[batchKey]*queue)
+		}
+		s.queues[bk] = &queue{}
+		s.mu.Unlock()
+		s.send(ctx, bk, []*take{t})
+		return t.d, t.err
 	}
-	return zohoquota.Decision{OK: r[0] == 1, Cost: cost, Used: int(r[1]), ResetAt: usTime(r[2]), At: usTime(r[3])}, nil
+	t.ready = make(chan struct{})
+	q.takes = append(q.takes, t)
+	s.mu.Unlock()
+
+	select {
+	case <-t.ready:
+	case <-ctx.Done():
+		s.mu.Lock()
+		if !t.sent {
+			q.takes = slices.DeleteFunc(q.takes, func(o *take) bool { return o == t })
+			s.mu.Unlock()
+			return zohoquota.Decision{}, ctx.Err()
+		}
+		s.mu.Unlock()
+		<-t.ready // in a sent batch: its units are decided
+	}
+	if t.lead != nil {
+		s.send(ctx, bk, t.lead)
+	}
+	return t.d, t.err
+}
+
+// batchKey names the Takes that one script call can carry.
+type batchKey struct {
+	key   string
+	limit int
+	w     zohoquota.Window
+}
+
+// A queue holds the Takes of one batchKey waiting while a call for them is in
+// flight; Store.queues has one exactly while a call is.
+type queue struct{ takes []*take }
+
+// A take is one Take's cost and, when ready is closed, either its decision (d,
+// err) or a batch to send (lead, itself first). A lone Take has no ready.
+type take struct {
+	cost  int
+	ready chan struct{}
+	sent  bool // in a batch handed to a sender; guarded by Store.mu
+	lead  []*take
+	d     zohoquota.Decision
+	err   error
+}
+
+// send sends a batch of takes in one script call, hands what queued meanwhile to
+// the first of those takes (or ends the key's queue), and then delivers the
+// decisions. Every take in batch is marked sent.
+func (s *Store) send(ctx context.Context, bk batchKey, batch []*take) {
+	ds, err := s.takes(context.WithoutCancel(ctx), bk, batch)
+	if s.onBatch != nil {
+		costs := make([]int, len(batch))
+		for i, t := range batch {
+			costs[i] = t.cost
+		}
+		s.onBatch(bk.key, costs, ds, err)
+	}
+
+	s.mu.Lock()
+	q := s.queues[bk]
+	next := q.takes
+	if len(next) == 0 {
+		delete(s.queues, bk)
+	} else {
+		q.takes = nil
+		for _, t := range next {
+			t.sent = true
+		}
+	}
+	s.mu.Unlock()
+	if len(next) > 0 {
+		next[0].lead = next
+		close(next[0].ready)
+	}
+
+	for i, t := range batch {
+		if err != nil {
+			t.err = err
+		} else {
+			t.d = ds[i]
+		}
+		if t.ready != nil && i > 0 {
+			close(t.ready)
+		}
+	}
+}
+
+// takes runs the take op of the window's script for the costs of batch, and
+// returns one decision for each.
+func (s *Store) takes(ctx context.Context, bk batchKey, batch []*take) ([]zohoquota.Decision, error) {
+	costs := make([]byte, 0, 4*len(batch))
+	for i, t := range batch {
+		if i > 0 {
+			costs = append(costs, ',')
+		}
+		costs = strconv.AppendInt(costs, int64(t.cost), 10)
+	}
+	var r []int64
+	var err error
+	if bk.w.IsRolling() {
+		r, err = s.rolling(ctx, "take", bk.key, string(costs), bk.limit, bk.w, 0)
+	} else {
+		r, err = s.day(ctx, "take", bk.key, string(costs), bk.limit, bk.w.Location())
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(r) != 4*len(batch) {
+		return nil, fmt.Errorf("zohoquota: redisstore: take of %d answered %v", len(batch), r)
+	}
+	ds := make([]zohoquota.Decision, len(batch))
+	for i, t := range batch {
+		r := r[4*i:]
+		ds[i] = zohoquota.Decision{OK: r[0] == 1, Cost: t.cost, Used: int(r[1]), ResetAt: usTime(r[2]), At: usTime(r[3])}
+	}
+	return ds, nil
 }
 
 // Refund implements zohoquota.Store.
@@ -284,7 +425,7 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time, w zohoqu
 
 // day runs op of day.lua, around the guessed Redis clock and then, if that missed
 // by more than a day, around the clock Redis reported.
-func (s *Store) day(ctx context.Context, op, key string, arg, limit int, loc *time.Location) ([]int64, error) {
+func (s *Store) day(ctx context.Context, op, key string, arg any, limit int, loc *time.Location) ([]int64, error) {
 	keys := []string{s.tag(key) + ":day"}
 	guess := s.guess()
 	for range 2 {
@@ -345,7 +486,7 @@ func dateLabel(y int, m time.Month, d int) string {
 }
 
 // rolling runs op of rolling.lua.
-func (s *Store) rolling(ctx context.Context, op, key string, arg, limit int, w zohoquota.Window, at int64) ([]int64, error) {
+func (s *Store) rolling(ctx context.Context, op, key string, arg any, limit int, w zohoquota.Window, at int64) ([]int64, error) {
 	tag := s.tag(key)
 	r, err := s.run(ctx, rollingScript, []string{tag + ":roll", tag + ":roll:rel"}, op, micros(s.shift), arg, limit,
 		micros(w.Length), micros(w.BucketSize()), s.keep.Milliseconds(), at)
