@@ -79,7 +79,7 @@ func run(w io.Writer) error {
 			return err
 		}
 		var page struct {
-			Data []json.RawMessage `json:"data"`
+			Data []json.RawMessage  `json:"data"`
 			Info zohoquota.PageInfo `json:"info"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&page)
