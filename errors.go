@@ -35,15 +35,18 @@ type QuotaError struct {
 }
 
 func (e *QuotaError) Error() string {
-	who := "local ledger"
+	var msg string
 	switch {
 	case e.Server:
-		who = "server"
+		msg = fmt.Sprintf("zohoquota: quota exhausted for %q (server): Zoho refused the call (%d of %d used by the local count); calls wait until %s",
+			e.Key, e.Used, e.Limit, e.ResetAt.Format(time.RFC3339))
 	case e.Paced:
-		who = "paced"
+		msg = fmt.Sprintf("zohoquota: quota exhausted for %q (paced): %d of %d used; pacing admits %d more at %s",
+			e.Key, e.Used, e.Limit, e.Cost, e.ResetAt.Format(time.RFC3339))
+	default:
+		msg = fmt.Sprintf("zohoquota: quota exhausted for %q (local ledger): %d of %d used; %d more can be admitted at %s",
+			e.Key, e.Used, e.Limit, e.Cost, e.ResetAt.Format(time.RFC3339))
 	}
-	msg := fmt.Sprintf("zohoquota: quota exhausted for %q (%s): %d of %d used; %d more can be admitted at %s",
-		e.Key, who, e.Used, e.Limit, e.Cost, e.ResetAt.Format(time.RFC3339))
 	if !e.Deadline.IsZero() {
 		msg += ", after the context deadline " + e.Deadline.Format(time.RFC3339)
 	}

@@ -517,9 +517,11 @@ func (r *jobRun[R]) send(ctx context.Context, b int, p *permit) {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		results, err := r.j.Send(sctx, batch)
 		cancel()
-		r.mu.Lock()
-		r.requests++
-		r.mu.Unlock()
+		if sentOut(err) {
+			r.mu.Lock()
+			r.requests++
+			r.mu.Unlock()
+		}
 		if err == nil && len(results) != len(batch) {
 			err = fmt.Errorf("zohoquota: batch %d: %d results for %d records", b, len(results), len(batch))
 		}
@@ -707,4 +709,14 @@ func (r *jobRun[R]) finish() (*Report, error) {
 		errs = append([]error{stopErr}, errs...)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// sentOut reports whether a Send that returned err may have reached Zoho: not when
+// the request was never written, nor when a Transport refused it locally.
+func sentOut(err error) bool {
+	var qe *QuotaError
+	if errors.As(err, &qe) && !qe.Server {
+		return false
+	}
+	return !errors.Is(err, ErrNotWritten)
 }

@@ -89,7 +89,7 @@ func (t Table) DailyRequestCap(e Edition, licenses int) (int, error) {
 		return 0, err
 	}
 	if l.V1Max == 0 {
-		return 0, fmt.Errorf("zohoquota: %v has no v1 daily cap (v1 editions: free, standard, professional, enterprise; use the v2+ CreditCap): %w", e, ErrNoV1Cap)
+		return 0, fmt.Errorf("zohoquota: %v has no v1 daily cap (v1 editions: free, standard, professional, enterprise; v2+ credits apply): %w", e, ErrNoV1Cap)
 	}
 	return min(max(mulAdd(l.V1PerLicense, licenses, 0), l.V1Min), l.V1Max), nil
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -104,12 +105,15 @@ func isSet(fs *flag.FlagSet, name string) bool {
 
 // fail prints err (with the usage for a usageError) and returns the exit status.
 func fail(fs *flag.FlagSet, err error) int {
+	// The library prefixes each of its errors with "zohoquota: "; the command's
+	// own prefix says it once.
+	msg := strings.ReplaceAll(err.Error(), "zohoquota: ", "")
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(fs.Output(), "zohoquota %s: %v\n", fs.Name(), err)
+		fmt.Fprintf(fs.Output(), "zohoquota %s: %s\n", fs.Name(), msg)
 		fs.Usage()
 		return exitUsage
 	}
-	fmt.Fprintf(fs.Output(), "zohoquota %s: %v\n", fs.Name(), err)
+	fmt.Fprintf(fs.Output(), "zohoquota %s: %s\n", fs.Name(), msg)
 	return exitFail
 }

@@ -42,6 +42,7 @@ func TestImportStopsAtTheLimit(t *testing.T) {
 	code, out, _ := runImport(t, "-cap", "400", "-rest", rest)
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "400 of 400 credits used, 0 remain")
+	assert.Contains(t, out, "spent:    40 requests, 400 credits", "calls refused locally never left: they are not requests")
 	assert.Contains(t, out, "not yet written: rows ")
 	assert.Contains(t, out, "quota exhausted")
 
