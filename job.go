@@ -591,26 +591,19 @@ func (r *jobRun[R]) serverRefused(ctx context.Context, qe *QuotaError, cost int)
 	return until
 }
 
-// blockUntil decides how long a server refusal blocks the quota, by the rule of
-// Transport.blockUntil (keep the two alike): the server's reset if it gave one
-// (capped at the window); else the ledger's reset when the ledger has no room for
-// the batch either or counts calendar days; else the Cooldown. Zoho's 429 also
-// means too many calls in flight, so a refusal while units remain must not wait
-// for a rolling window's oldest unit, which can be most of a day away.
+// blockUntil decides how long a server refusal blocks the quota: the server's
+// reset if it gave one (capped at the window), else refusalBlock's rule, which
+// Transport shares.
 func (r *jobRun[R]) blockUntil(l *Limiter, qe *QuotaError, now time.Time, cost int) time.Time {
 	w := l.Quota().Window
 	if qe != nil && qe.ResetAt.After(now) {
 		return now.Add(min(qe.ResetAt.Sub(now), maxBlock(w)))
 	}
-	u := l.Usage()
-	if (u.Remaining < cost || !w.IsRolling()) && u.ResetAt.After(now) {
-		return u.ResetAt
-	}
 	cooldown := r.j.Cooldown
 	if cooldown == 0 {
 		cooldown = DefaultCooldown
 	}
-	return now.Add(cooldown)
+	return refusalBlock(l, now, cost, false, cooldown)
 }
 
 // record gives batch b its final state: Zoho's results, or Unknown after sendErr.

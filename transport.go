@@ -414,12 +414,21 @@ func (t *Transport) blockUntil(req *http.Request, resp *http.Response, now time.
 	if rem.found && rem.n > 0 {
 		return now.Add(t.cooldown())
 	}
-	u := t.Limiter.Usage()
-	spent := rem.found || u.Remaining < cost || !t.Limiter.Quota().Window.IsRolling() || isV1Path(req)
+	return refusalBlock(t.Limiter, now, cost, rem.found || isV1Path(req), t.cooldown())
+}
+
+// refusalBlock is until when a server refusal that named no moment blocks l: until
+// the ledger frees up when the quota is really gone (spent: the server said so; or
+// the ledger has no room for cost either; or the window is a calendar day), and
+// otherwise for cooldown, since a 429 may be about calls in flight rather than
+// credits, and a rolling ledger's next release can be a day away.
+func refusalBlock(l *Limiter, now time.Time, cost int, spent bool, cooldown time.Duration) time.Time {
+	u := l.Usage()
+	spent = spent || u.Remaining < cost || !l.Quota().Window.IsRolling()
 	if spent && u.ResetAt.After(now) {
 		return u.ResetAt
 	}
-	return now.Add(t.cooldown())
+	return now.Add(cooldown)
 }
 
 // remainingFigure is what a response said about the remaining quota.
