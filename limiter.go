@@ -45,7 +45,8 @@ type Limiter struct {
 	logger     *slog.Logger
 
 	mu        sync.Mutex
-	localMode bool // the store failed and the limiter runs on its local budget
+	localMode bool      // the store failed and the limiter runs on its local budget
+	pacedAt   time.Time // when the pacing rate was last read from a shared store
 }
 
 // An Option configures a Limiter.
@@ -294,6 +295,19 @@ func (l *Limiter) updatePace(t time.Time) {
 	w := l.quota.Window
 	if w.IsRolling() {
 		return
+	}
+	if l.mem == nil {
+		// A shared store costs a round trip to read: once a second is enough to
+		// follow the day's remaining budget.
+		l.mu.Lock()
+		fresh := !t.Before(l.pacedAt) && t.Sub(l.pacedAt) < time.Second
+		if !fresh {
+			l.pacedAt = t
+		}
+		l.mu.Unlock()
+		if fresh {
+			return
+		}
 	}
 	u, err := l.usageAt(context.Background(), t)
 	if err != nil {
