@@ -56,7 +56,7 @@ var notModules = map[string]bool{
 // creditCost is CreditCost; known is false when no specific rule matched and the
 // cost is the default of 1.
 func creditCost(req *http.Request) (cost int, known bool) {
-	segs, bulk, ok := splitAPIPath(req.URL.Path)
+	segs, bulk, ok := splitAPIPath(urlPath(req))
 	if !ok {
 		return 1, false
 	}
@@ -128,7 +128,7 @@ func creditCost(req *http.Request) (cost int, known bool) {
 // mass actions (…/actions/mass_*). Zoho has grown this list over time: wrap or
 // replace it through Transport.Complex.
 func ComplexCall(req *http.Request) bool {
-	segs, bulk, ok := splitAPIPath(req.URL.Path)
+	segs, bulk, ok := splitAPIPath(urlPath(req))
 	if !ok || bulk || len(segs) == 0 {
 		return false
 	}
@@ -166,6 +166,15 @@ func moreThanTenRecords(req *http.Request) bool {
 // splitAPIPath returns the segments of a v2+ API path after its version:
 // "/crm/v8/Leads/1/actions/convert" gives [Leads 1 actions convert];
 // "/crm/bulk/v8/read" gives [read] and bulk. ok is false for other paths.
+// urlPath is req's URL path, or "" for a request without a URL (which Transport
+// refuses; the cost functions count it as a default call instead of panicking).
+func urlPath(req *http.Request) string {
+	if req == nil || req.URL == nil {
+		return ""
+	}
+	return req.URL.Path
+}
+
 func splitAPIPath(p string) (segs []string, bulk, ok bool) {
 	all := strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
 	for i := 0; i+1 < len(all); i++ {
@@ -379,6 +388,9 @@ func (t *CostTable) Len() int { return len(t.routes) }
 
 // Cost returns the credits req costs.
 func (t *CostTable) Cost(req *http.Request) int {
+	if req == nil || req.URL == nil {
+		return 1
+	}
 	segs := strings.FieldsFunc(req.URL.Path, func(r rune) bool { return r == '/' })
 	for _, r := range t.routes {
 		if r.method != req.Method || !r.match(segs) {

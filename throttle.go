@@ -46,21 +46,21 @@ func DefaultThrottles() []Throttle {
 		{
 			Name: "bulk read download",
 			Match: func(r *http.Request) bool {
-				return r.Method == http.MethodGet && bulkResultPath.MatchString(r.URL.Path)
+				return r.Method == http.MethodGet && bulkResultPath.MatchString(urlPath(r))
 			},
 			Limiter: PerWindow(10, time.Minute),
 		},
 		{
 			Name: "oauth token",
 			Match: func(r *http.Request) bool {
-				return r.Method == http.MethodPost && oauthTokenPath.MatchString(r.URL.Path)
+				return r.Method == http.MethodPost && oauthTokenPath.MatchString(urlPath(r))
 			},
 			Limiter: PerWindow(10, 10*time.Minute),
 		},
 		{
 			Name: "v1 uploadFile",
 			Match: func(r *http.Request) bool {
-				return isV1Path(r) && strings.HasSuffix(r.URL.Path, "/uploadFile")
+				return isV1Path(r) && strings.HasSuffix(urlPath(r), "/uploadFile")
 			},
 			Limiter: PerWindow(60, time.Minute),
 		},

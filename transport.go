@@ -196,6 +196,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeRequestBody(req)
 		return nil, errors.New("zohoquota: Transport.Limiter is nil: need a limiter")
 	}
+	if req == nil || req.URL == nil {
+		closeRequestBody(req)
+		return nil, errors.New("zohoquota: request has no URL: need a request with a URL, as http.Transport does")
+	}
 	cost := 1
 	if t.Cost != nil {
 		cost = t.Cost(req)
@@ -482,7 +486,7 @@ func rewind(req *http.Request) (*http.Request, error) {
 }
 
 func closeRequestBody(req *http.Request) {
-	if req.Body != nil {
+	if req != nil && req.Body != nil {
 		_ = req.Body.Close()
 	}
 }
@@ -572,7 +576,7 @@ func sniffRefusal(req *http.Request, resp *http.Response) (prefix []byte, refuse
 	return buf, code == "4820" || code == "4421"
 }
 
-func isV1Path(req *http.Request) bool { return strings.Contains(req.URL.Path, "/crm/private/json/") }
+func isV1Path(req *http.Request) bool { return strings.Contains(urlPath(req), "/crm/private/json/") }
 
 // logURL is the part of req's URL fit for a log: v1 calls carry the authtoken in
 // the query, so the query is left out.
@@ -643,7 +647,7 @@ const maxDuration = time.Duration(1<<63 - 1)
 // Composite API call (…/__composite_requests), 1 for any other. Use it as
 // Transport.Slots.
 func CompositeSlots(req *http.Request) int {
-	if strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/__composite_requests") {
+	if strings.HasSuffix(strings.TrimSuffix(urlPath(req), "/"), "/__composite_requests") {
 		return 5
 	}
 	return 1

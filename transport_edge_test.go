@@ -167,3 +167,25 @@ func TestTransportMinRefusalBlock(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportNilURL: a request without a URL is an error, as with http.Transport,
+// and spends nothing; the cost functions count it as a default call, never panic.
+func TestTransportNilURL(t *testing.T) {
+	lim := creditLimiter(t, 1000, 1)
+	tr := &zohoquota.Transport{Base: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		t.Error("a request without a URL reached Base")
+		return nil, nil
+	}), Limiter: lim, Cost: zohoquota.CreditCost, Slots: zohoquota.CompositeSlots, Throttles: zohoquota.DefaultThrottles()}
+	for _, req := range []*http.Request{nil, {Method: http.MethodPost}} {
+		resp, err := tr.RoundTrip(req)
+		assert.Nil(t, resp)
+		require.ErrorContains(t, err, "request has no URL")
+	}
+	assert.Equal(t, 0, lim.Usage().Used)
+
+	req := &http.Request{Method: http.MethodPost}
+	assert.Equal(t, 1, zohoquota.CreditCost(req))
+	assert.False(t, zohoquota.ComplexCall(req))
+	assert.Equal(t, 1, zohoquota.CompositeSlots(req))
+	assert.Equal(t, 1, zohoquota.V1Cost(req))
+}
