@@ -32,6 +32,9 @@ type QuotaError struct {
 	// Paced is true when the quota had room but pacing (WithPacing) spreads the
 	// units later than the caller's deadline.
 	Paced bool
+	// Blocked is true when the ledger had room but an earlier refusal by Zoho
+	// (Limiter.Exhaust) holds the quota spent until ResetAt.
+	Blocked bool
 }
 
 func (e *QuotaError) Error() string {
@@ -39,6 +42,9 @@ func (e *QuotaError) Error() string {
 	switch {
 	case e.Server:
 		msg = fmt.Sprintf("zohoquota: quota exhausted for %q (server): Zoho refused the call (%d of %d used by the local count); calls wait until %s",
+			e.Key, e.Used, e.Limit, e.ResetAt.Format(time.RFC3339))
+	case e.Blocked:
+		msg = fmt.Sprintf("zohoquota: quota exhausted for %q (blocked): Zoho refused an earlier call (%d of %d used by the local count); calls wait until %s",
 			e.Key, e.Used, e.Limit, e.ResetAt.Format(time.RFC3339))
 	case e.Paced:
 		msg = fmt.Sprintf("zohoquota: quota exhausted for %q (paced): %d of %d used; pacing admits %d more at %s",

@@ -393,7 +393,12 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, b
 		// A store that names no moment in the future must not make this loop spin.
 		wait := max(d.ResetAt.Sub(d.At), time.Millisecond)
 		if !waitQuota || hasDeadline && deadline.Before(now.Add(wait)) {
-			e := &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: l.quota.Limit, ResetAt: now.Add(wait)}
+			limit := l.quota.Limit
+			if local {
+				limit = l.localLimit()
+			}
+			// Refused with room in the ledger: the server's block (Exhaust) holds it.
+			e := &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: limit, ResetAt: now.Add(wait), Blocked: d.Used+n <= limit}
 			if waitQuota && hasDeadline && deadline.Before(e.ResetAt) {
 				e.Deadline = deadline
 			}

@@ -61,6 +61,7 @@ func TestQuotaDay(t *testing.T) {
 		require.ErrorAs(t, err, &qe)
 		assert.ErrorIs(t, err, ErrQuotaExhausted)
 		assert.True(t, qe.ResetAt.Equal(time.Date(2026, 12, 4, 0, 0, 0, 0, PST)), "ResetAt = %v", qe.ResetAt)
+		assert.False(t, qe.Blocked, "the ledger is full: no server block")
 		assert.Equal(t, start, time.Now(), "Wait must fail fast, not wait for the deadline")
 
 		// Without a deadline Wait returns exactly at the reset.
@@ -244,6 +245,14 @@ func TestSetRemainingAndExhaust(t *testing.T) {
 		assert.Equal(t, 0, l.Usage().Remaining)
 		assert.True(t, l.Usage().Blocked)
 		assertAt(t, until, l.Usage().ResetAt)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		err := l.Wait(ctx)
+		cancel()
+		var qe *QuotaError
+		require.ErrorAs(t, err, &qe)
+		assert.True(t, qe.Blocked, "a refusal with room in the ledger is the server's block")
+		assert.ErrorContains(t, err, "(blocked): Zoho refused an earlier call")
+		assertAt(t, until, qe.ResetAt)
 		require.NoError(t, l.Wait(t.Context()))
 		assertAt(t, until, time.Now())
 		assert.False(t, l.Usage().Blocked)
