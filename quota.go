@@ -53,8 +53,11 @@ func DefaultTable() Table {
 // edition (Ultimate) came after v1.
 var ErrNoV1Cap = errors.New("zohoquota: no v1 daily cap for this edition")
 
-// ErrInvalidLicenses is wrapped by errors about a license or add-on count out of range.
+// ErrInvalidLicenses is wrapped by errors about a license count out of range.
 var ErrInvalidLicenses = errors.New("zohoquota: invalid license count")
+
+// ErrInvalidAddOns is wrapped by errors about a negative count of add-on credits.
+var ErrInvalidAddOns = errors.New("zohoquota: invalid add-on credits")
 
 func (t Table) limits(e Edition) (EditionLimits, error) {
 	l, ok := t[e]
@@ -104,7 +107,7 @@ func (t Table) CreditCap(e Edition, licenses, addOnCredits int) (int, error) {
 		return 0, err
 	}
 	if addOnCredits < 0 {
-		return 0, fmt.Errorf("zohoquota: %d add-on credits: need 0 or more: %w", addOnCredits, ErrInvalidLicenses)
+		return 0, fmt.Errorf("zohoquota: %d add-on credits: need 0 or more: %w", addOnCredits, ErrInvalidAddOns)
 	}
 	c := mulAdd(l.CreditPerLicense, licenses, l.CreditBase)
 	if l.CreditMax > 0 {

@@ -88,7 +88,7 @@ func TestCapErrors(t *testing.T) {
 	}{
 		{"zero licenses", func() (int, error) { return DailyRequestCap(Standard, 0) }, ErrInvalidLicenses, "need at least 1"},
 		{"negative licenses", func() (int, error) { return CreditCap(Standard, -3, 0) }, ErrInvalidLicenses, "-3 licenses"},
-		{"negative add-ons", func() (int, error) { return CreditCap(Standard, 3, -1) }, ErrInvalidLicenses, "need 0 or more"},
+		{"negative add-ons", func() (int, error) { return CreditCap(Standard, 3, -1) }, ErrInvalidAddOns, "-1 add-on credits: need 0 or more"},
 		{"unknown edition v1", func() (int, error) { return DailyRequestCap(Edition(0), 5) }, ErrUnknownEdition, "allowed: free"},
 		{"unknown edition v2", func() (int, error) { return CreditCap(Edition(42), 5, 0) }, ErrUnknownEdition, "Edition(42)"},
 		{"ultimate had no v1 cap", func() (int, error) { return DailyRequestCap(Ultimate, 5) }, ErrNoV1Cap, "v1 editions: free, standard"},
