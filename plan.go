@@ -11,8 +11,8 @@ import (
 )
 
 // ErrInvalidPlan is wrapped by every error about a plan's input. Its text has no
-// prefix, as it ends messages that have one: "zohoquota: plan: need a start time:
-// invalid plan".
+// prefix, as it ends messages that have one: "zohoquota: plan -5 records: need
+// 0 or more: invalid plan".
 var ErrInvalidPlan = errors.New("invalid plan")
 
 // The years a plan's start may fall in (in UTC). A rolling plan counts time in
@@ -40,7 +40,7 @@ type PlanInput struct {
 	Op      Op
 	Records int
 	Quota   Quota
-	Start   time.Time
+	Start   time.Time // zero means now
 
 	// Used is what the quota has already spent in its window at Start. In a
 	// calendar-day window it frees at the next reset; in a rolling window, without
@@ -112,7 +112,7 @@ func NewPlan(in PlanInput) (Plan, error) {
 		return Plan{}, fmt.Errorf("zohoquota: plan: %w", &inputError{strings.TrimPrefix(err.Error(), "zohoquota: "), []error{ErrInvalidPlan, err}})
 	}
 	if in.Start.IsZero() {
-		return Plan{}, fmt.Errorf("zohoquota: plan: need a start time: %w", ErrInvalidPlan)
+		in.Start = time.Now()
 	}
 	if y := in.Start.UTC().Year(); y < MinPlanYear || y > MaxPlanYear {
 		return Plan{}, fmt.Errorf("zohoquota: plan: start %s: need a time in the years %d to %d: %w",

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -277,7 +278,6 @@ func TestPlanErrors(t *testing.T) {
 		{"write batch of 101", PlanInput{Op: Write, Records: 1, Quota: q, Start: start, BatchSize: 101}, ErrInvalidBatch},
 		{"negative batch", PlanInput{Op: Write, Records: 1, Quota: q, Start: start, BatchSize: -1}, ErrInvalidBatch},
 		{"no quota", PlanInput{Op: Write, Records: 1, Start: start}, ErrInvalidPlan},
-		{"no start", PlanInput{Op: Write, Records: 1, Quota: q}, ErrInvalidPlan},
 		{"negative used", PlanInput{Op: Write, Records: 1, Quota: q, Start: start, Used: -1}, ErrInvalidPlan},
 		{"free requests", PlanInput{Op: Write, Records: 1, Quota: q, Start: start, Cost: func(int) int { return 0 }}, ErrInvalidPlan},
 		{"cost above the limit", PlanInput{Op: Write, Records: 1, Quota: q, Start: start, Cost: func(int) int { return 2_501 }}, ErrCostAboveLimit},
@@ -340,4 +340,18 @@ func BenchmarkPlan1M(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestPlanStartsNow: a PlanInput without a Start plans from now.
+func TestPlanStartsNow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q, err := V1Quota(Standard, 10)
+		require.NoError(t, err)
+		p, err := NewPlan(PlanInput{Op: Write, Records: 300_000, Quota: q})
+		require.NoError(t, err)
+		assert.True(t, p.Start.Equal(time.Now()), "Start = %v, want now %v", p.Start, time.Now())
+		require.NotEmpty(t, p.Windows)
+		assert.True(t, p.Windows[0].Start.Equal(time.Now()))
+		assert.Equal(t, 250_000, p.Windows[0].Records)
+	})
 }
