@@ -3,6 +3,7 @@ package zohoquota
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,6 +174,21 @@ func TestCostChecks(t *testing.T) {
 	assert.ErrorContains(t, err, "cost 11, limit 10")
 	assert.ErrorContains(t, l.WaitN(t.Context(), -2), "need 0 or more")
 	assert.Equal(t, 0, l.Usage().Used, "refused costs are never consumed")
+}
+
+// TestHugeLimit: a limit near math.MaxInt (an "unlimited" quota, or a cap that
+// saturated) still refuses a cost above what remains; used+cost must not wrap.
+func TestHugeLimit(t *testing.T) {
+	for _, w := range []Window{Daily(nil), Rolling(24 * time.Hour)} {
+		l := newTestLimiter(t, Quota{Limit: math.MaxInt, Window: w})
+		require.NoError(t, l.SetRemaining(t.Context(), 5))
+		assert.False(t, l.AllowN(10), "%v: admitted 10 with 5 remaining", w)
+		assert.True(t, l.AllowN(5), "%v", w)
+		assert.False(t, l.Allow(), "%v", w)
+		u := l.Usage()
+		assert.Equal(t, math.MaxInt, u.Used, "%v", w)
+		assert.Equal(t, 0, u.Remaining, "%v", w)
+	}
 }
 
 func TestNewLimiterErrors(t *testing.T) {

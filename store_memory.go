@@ -260,9 +260,11 @@ func (l *ledger) take(cost, limit int, w Window, now time.Time) Decision {
 		d.Used, d.ResetAt = l.used, l.blocked
 		return d
 	}
-	if l.used+cost > limit {
+	// used never exceeds limit, so limit-used cannot overflow where used+cost
+	// could, with a limit near math.MaxInt.
+	if cost > limit-l.used {
 		d.Used = l.used
-		d.ResetAt = l.freeAt(l.used+cost-limit, w, now)
+		d.ResetAt = l.freeAt(cost-(limit-l.used), w, now)
 		return d
 	}
 	l.spend(cost, w, now)

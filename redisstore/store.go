@@ -228,6 +228,9 @@ func (s *Store) Take(ctx context.Context, key string, cost, limit int, w zohoquo
 	if err := ctx.Err(); err != nil {
 		return zohoquota.Decision{}, err
 	}
+	if cost > MaxLimit {
+		return zohoquota.Decision{}, fmt.Errorf("zohoquota: redisstore: cost %d: a Redis ledger counts at most %d units (MaxLimit)", cost, MaxLimit)
+	}
 	bk := batchKey{key: key, limit: limit, w: w}
 	t := &take{cost: cost}
 	s.mu.Lock()
@@ -389,7 +392,7 @@ func (s *Store) Usage(ctx context.Context, key string, limit int, w zohoquota.Wi
 		return zohoquota.Usage{}, fmt.Errorf("zohoquota: redisstore: usage answered %v", r)
 	}
 	used, reset, blk, now := int(r[0]), r[1], r[2], r[3]
-	u := zohoquota.Usage{Limit: limit, Used: used, Remaining: max(0, limit-used), ResetAt: usTime(reset)}
+	u := zohoquota.Usage{Limit: limit, Used: used, Remaining: max(0, min(limit, MaxLimit)-used), ResetAt: usTime(reset)}
 	if now < blk {
 		u.Remaining, u.ResetAt, u.Blocked = 0, usTime(blk), true
 	}
@@ -398,6 +401,10 @@ func (s *Store) Usage(ctx context.Context, key string, limit int, w zohoquota.Wi
 
 // SetRemaining implements zohoquota.Store.
 func (s *Store) SetRemaining(ctx context.Context, key string, remaining, limit int, w zohoquota.Window, _ time.Time) error {
+	if limit > MaxLimit {
+		// What the server counts as used, in the ledger's range.
+		remaining = MaxLimit - min(max(limit-remaining, 0), MaxLimit)
+	}
 	var err error
 	if w.IsRolling() {
 		_, err = s.rolling(ctx, "setrem", key, remaining, limit, w, 0)
@@ -426,6 +433,7 @@ func (s *Store) Block(ctx context.Context, key string, until time.Time, w zohoqu
 // day runs op of day.lua, around the guessed Redis clock and then, if that missed
 // by more than a day, around the clock Redis reported.
 func (s *Store) day(ctx context.Context, op, key string, arg any, limit int, loc *time.Location) ([]int64, error) {
+	limit = min(limit, MaxLimit)
 	keys := []string{s.tag(key) + ":day"}
 	guess := s.guess()
 	for range 2 {
@@ -485,8 +493,15 @@ func dateLabel(y int, m time.Month, d int) string {
 	return string(b)
 }
 
+// MaxLimit is the largest limit the scripts count exactly: Lua numbers in Redis are
+// doubles, exact up to 2^53, and a ledger adds a cost of up to the limit to what it
+// holds. A larger limit (an "unlimited" quota of math.MaxInt, say) is counted as
+// MaxLimit, which admits less, never more.
+const MaxLimit = 1 << 52
+
 // rolling runs op of rolling.lua.
 func (s *Store) rolling(ctx context.Context, op, key string, arg any, limit int, w zohoquota.Window, at int64) ([]int64, error) {
+	limit = min(limit, MaxLimit)
 	tag := s.tag(key)
 	r, err := s.run(ctx, rollingScript, []string{tag + ":roll", tag + ":roll:rel"}, op, micros(s.shift), arg, limit,
 		micros(w.Length), micros(w.BucketSize()), s.keep.Milliseconds(), at)

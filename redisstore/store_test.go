@@ -3,7 +3,9 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -532,5 +534,42 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.n.Add(int64(len(cmds)))
 		return next(ctx, cmds)
+	}
+}
+
+// TestHugeLimit: a limit past what Lua's doubles count exactly (math.MaxInt, an
+// "unlimited" quota) is counted as MaxLimit, which admits less, never more: nothing
+// wraps, and a server figure still fills the ledger.
+func TestHugeLimit(t *testing.T) {
+	s := newStore(t)
+	for _, w := range []zohoquota.Window{zohoquota.Daily(zohoquota.PST), zohoquota.Rolling(24 * time.Hour)} {
+		q := zohoquota.Quota{Limit: math.MaxInt, Window: w}
+		l, err := zohoquota.NewLimiter(q, zohoquota.WithStore(s), zohoquota.WithKey(keyOf(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Take(ctx, keyOf(t), redisstore.MaxLimit+1, math.MaxInt, w, time.Now()); err == nil || !strings.Contains(err.Error(), "counts at most") {
+			t.Errorf("%v: Take of MaxLimit+1 units = %v, want an error saying what a ledger counts", w, err)
+		}
+		if !l.AllowN(redisstore.MaxLimit - 10) {
+			t.Errorf("%v: refused MaxLimit-10 units; usage %+v", w, l.Usage())
+		}
+		if l.AllowN(11) || !l.AllowN(10) || l.Allow() {
+			t.Errorf("%v: want exactly 10 more; usage %+v", w, l.Usage())
+		}
+
+		l, err = zohoquota.NewLimiter(q, zohoquota.WithStore(s), zohoquota.WithKey(keyOf(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SetRemaining(ctx, 5); err != nil {
+			t.Fatal(err)
+		}
+		if l.Allow() {
+			t.Errorf("%v: admitted after the server said 5 of math.MaxInt remain (more than MaxLimit used)", w)
+		}
+		if u := l.Usage(); u.Used != redisstore.MaxLimit || u.Remaining != 0 {
+			t.Errorf("%v: Used = %d, want MaxLimit %d", w, u.Used, redisstore.MaxLimit)
+		}
 	}
 }
