@@ -376,7 +376,7 @@ dispatch:
 		p, err := r.admit(ctx, len(r.batch(b)))
 		if err == nil {
 			if err = r.reserve(b); err != nil {
-				p.refund()
+				r.refund(p)
 			}
 		}
 		if err != nil {
@@ -423,22 +423,32 @@ func (r *jobRun[R]) stop(err error) {
 	}
 }
 
-// permit is an admitted batch; a nil permit (no limiter) admits for free.
+// permit is an admitted batch; a nil permit (no limiter) admits for free. It is
+// used by one goroutine at a time.
 type permit struct {
-	p    *Permit
-	cost int
+	p     *Permit
+	cost  int
+	ended bool // released or refunded: the first of the two counts
 }
 
 func (p *permit) release() {
-	if p != nil && p.p != nil {
+	if p != nil && p.p != nil && !p.ended {
+		p.ended = true
 		p.p.Release()
 	}
 }
 
-func (p *permit) refund() {
-	if p != nil && p.p != nil {
-		p.p.Refund()
+// refund gives p's units back to the limiter and takes them off the run's count
+// of units spent, so that the report says what the quota paid.
+func (r *jobRun[R]) refund(p *permit) {
+	if p == nil || p.p == nil || p.ended {
+		return
 	}
+	p.ended = true
+	p.p.Refund()
+	r.mu.Lock()
+	r.units -= p.cost
+	r.mu.Unlock()
 }
 
 // admit waits for the quota of a batch of n records, within MaxWait.
@@ -544,11 +554,11 @@ func (r *jobRun[R]) send(ctx context.Context, b int, p *permit) {
 			}
 			attempt--
 		case errors.Is(err, ErrRejected):
-			p.refund()
+			r.refund(p)
 			r.stop(fmt.Errorf("zohoquota: batch %d: %w", b, err))
 			return
 		case errors.Is(err, ErrNotWritten):
-			p.refund()
+			r.refund(p)
 		case !r.j.Idempotent && r.j.Op != Read:
 			p.release()
 			r.record(b, nil, err)

@@ -274,6 +274,7 @@ func TestJobNotWrittenIsResent(t *testing.T) {
 		assert.Equal(t, 300, rep.Confirmed)
 		assert.Equal(t, 5, z.sends)
 		assert.Equal(t, 3, l.Usage().Used, "requests that were not written are refunded")
+		assert.Equal(t, 3, rep.Units, "the report counts what the quota paid, refunds left out")
 		z.assertEachOnce(t, records)
 	})
 }
