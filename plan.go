@@ -146,10 +146,10 @@ func NewPlan(in PlanInput) (Plan, error) {
 	p := Plan{
 		Op: in.Op, Records: in.Records, BatchSize: size,
 		Requests:         s.full + min(s.rest, 1),
-		Credits:          s.full*RequestCredits(in.Op, size) + min(s.rest, 1)*RequestCredits(in.Op, s.rest),
-		Units:            s.full*s.fullCost + s.restCost,
+		Credits:          mulAdd(s.full, RequestCredits(in.Op, size), min(s.rest, 1)*RequestCredits(in.Op, s.rest)),
+		Units:            mulAdd(s.full, s.fullCost, s.restCost),
 		Limit:            s.limit,
-		RecordsPerWindow: s.limit / s.fullCost * size,
+		RecordsPerWindow: mulAdd(s.limit/s.fullCost, size, 0), // saturates for a limit near math.MaxInt
 		Rolling:          in.Quota.Window.IsRolling(),
 		Start:            in.Start,
 		Finish:           in.Start,

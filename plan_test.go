@@ -355,3 +355,15 @@ func TestPlanStartsNow(t *testing.T) {
 		assert.Equal(t, 250_000, p.Windows[0].Records)
 	})
 }
+
+// TestPlanHugeLimit: a limit near math.MaxInt saturates the plan's figures
+// instead of wrapping them negative.
+func TestPlanHugeLimit(t *testing.T) {
+	q := Quota{Limit: math.MaxInt, Window: Rolling(24 * time.Hour)}
+	for _, op := range []Op{Read, Write} {
+		p, err := NewPlan(PlanInput{Op: op, Records: 1000, Quota: q, Start: time.Date(2026, 12, 3, 9, 0, 0, 0, PST)})
+		require.NoError(t, err)
+		assert.Equal(t, math.MaxInt, p.RecordsPerWindow, "%v", op)
+		assert.Positive(t, p.Units, "%v", op)
+	}
+}
