@@ -275,6 +275,29 @@ func TestSetRemainingAndExhaust(t *testing.T) {
 	})
 }
 
+// TestRefundAfterServerFigure: a reservation refunded after a server figure came
+// in stays spent, since the figure may count it: the refund must not free units
+// the server says are used.
+func TestRefundAfterServerFigure(t *testing.T) {
+	for _, w := range []Window{Daily(PST), Rolling(24 * time.Hour)} {
+		synctest.Test(t, func(t *testing.T) {
+			l := newTestLimiter(t, Quota{Limit: 100, Window: w})
+			p, err := l.AcquirePermit(t.Context(), 10, 1)
+			require.NoError(t, err)
+			require.NoError(t, l.SetRemaining(t.Context(), 50))
+			p.Refund()
+			assert.Equal(t, 50, l.Usage().Remaining, "%v: the refund freed units the server counted", w)
+
+			// A reservation made after the figure is refunded as usual.
+			time.Sleep(time.Second)
+			p, err = l.AcquirePermit(t.Context(), 10, 1)
+			require.NoError(t, err)
+			p.Refund()
+			assert.Equal(t, 50, l.Usage().Remaining, "%v", w)
+		})
+	}
+}
+
 func TestAcquireHoldsSlots(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newTestLimiter(t, Quota{Limit: 100, Window: Rolling(24 * time.Hour), Concurrency: 2})

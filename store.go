@@ -19,7 +19,9 @@ type Store interface {
 	// atomic step. A refusal consumes nothing.
 	Take(ctx context.Context, key string, cost, limit int, w Window, now time.Time) (Decision, error)
 	// Refund gives back exactly the units of an admitted Decision. The caller calls it
-	// at most once per Decision; units that have already freed up are not given twice.
+	// at most once per Decision; units that have already freed up are not given twice,
+	// and a Decision made before the latest SetRemaining gives nothing back, since
+	// the server's figure may count its units.
 	Refund(ctx context.Context, key string, d Decision, w Window) error
 	// Usage reports the ledger of key without changing it (InFlight is left 0).
 	Usage(ctx context.Context, key string, limit int, w Window, now time.Time) (Usage, error)

@@ -137,6 +137,10 @@ type ledger struct {
 	last    time.Time // latest time seen: the ledger's clock only moves forward
 	used    int
 	blocked time.Time // the server refused until then
+	// heard is when a server figure (setRemaining) last came in: a decision
+	// made before it may be in that figure, so refunding it could free units
+	// the server has counted.
+	heard time.Time
 
 	// Calendar-day windows.
 	resetAt time.Time
@@ -279,6 +283,9 @@ func (l *ledger) refund(d Decision, w Window) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.advance(w, l.last)
+	if !l.heard.Before(d.At) {
+		return // kept spent: under-using beats counting what Zoho counted as free
+	}
 	if !w.IsRolling() {
 		if dayStart(d.At, w.Location()).Equal(l.day) {
 			l.used = max(0, l.used-d.Cost)
@@ -315,6 +322,7 @@ func (l *ledger) setRemaining(remaining, limit int, w Window, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now = l.advance(w, now)
+	l.heard = now
 	if extra := limit - remaining - l.used; extra > 0 {
 		l.spend(extra, w, now)
 	}

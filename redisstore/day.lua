@@ -4,7 +4,8 @@
 -- is 0 outside this package's tests), clamped so that the clock never moves
 -- backwards.
 --
--- KEYS[1]  hash {last = ledger clock, blk = refused until, <YYYY-MM-DD> = units}
+-- KEYS[1]  hash {last = ledger clock, blk = refused until, srv = when a server
+--          figure (setrem) last came in, <YYYY-MM-DD> = units}
 -- ARGV[1]  op: take | usage | setrem | block | refund
 -- ARGV[2]  shift
 -- ARGV[3]  take: the costs of one or more takes, comma-separated ("3" or "3,1,5"),
@@ -13,7 +14,8 @@
 --          for each, in that order
 --          cost (refund) | remaining (setrem) | duration of the block (block)
 -- ARGV[4]  limit
--- ARGV[5..7] the dates of three consecutive days (refund: the decision's date)
+-- ARGV[5..7] the dates of three consecutive days (refund: the decision's date,
+--          then its time)
 -- ARGV[8..11] their starts and the end of the third. The caller computes them in
 --          the quota's zone around its guess of the Redis clock; when the clock
 --          falls outside them the script answers {-1, now} and the caller asks
@@ -24,9 +26,11 @@ local op = ARGV[1]
 local arg = tonumber(ARGV[3])
 
 if op == 'refund' then
-  -- The day is named by the decision; a day that has ended is already gone.
-  local v = tonumber(redis.call('HGET', h, ARGV[5]))
-  if v and v > 0 then
+  -- The day is named by the decision; a day that has ended is already gone. A
+  -- decision made before the last server figure may be in it: not refunded.
+  local r = redis.call('HMGET', h, ARGV[5], 'srv')
+  local v = tonumber(r[1])
+  if v and v > 0 and (tonumber(r[2]) or 0) < tonumber(ARGV[6]) then
     redis.call('HINCRBY', h, ARGV[5], -math.min(v, arg))
   end
   return 0
@@ -106,6 +110,10 @@ elseif op == 'setrem' then
   local extra = limit - arg - used
   if extra > 0 then
     spend(extra)
+  end
+  if v[1] or extra > 0 then
+    -- A decision made until now may be in the server's figure: not refunded.
+    redis.call('HSET', h, 'srv', now)
   end
   return 0
 elseif op == 'block' then

@@ -6,6 +6,7 @@
 --
 -- KEYS[1]  hash {used, last = ledger clock, blk = refused until,
 --          head = oldest release, tail = newest release, tu = units of tail,
+--          srv = when a server figure (setrem) last came in,
 --          <release> = units}; head and tail are 0 when no bucket is held
 -- KEYS[2]  sorted set of the releases held in KEYS[1], scored by release
 -- ARGV[1]  op: take | usage | setrem | block | refund
@@ -30,13 +31,14 @@ local keep = tonumber(ARGV[7])
 
 local tm = redis.call('TIME')
 local now = tonumber(tm[1]) * 1000000 + tonumber(tm[2]) + tonumber(ARGV[2])
-local v = redis.call('HMGET', h, 'used', 'last', 'blk', 'head', 'tail', 'tu')
+local v = redis.call('HMGET', h, 'used', 'last', 'blk', 'head', 'tail', 'tu', 'srv')
 local used = tonumber(v[1]) or 0
 local last = tonumber(v[2]) or 0
 local blk = tonumber(v[3]) or 0
 local head = tonumber(v[4]) or 0
 local tail = tonumber(v[5]) or 0
 local tu = tonumber(v[6]) or 0
+local srv = tonumber(v[7]) or 0
 if now < last then now = last end
 
 -- Lua 5.1 prints large numbers in exponent form; field names must be exact.
@@ -74,7 +76,7 @@ if head > 0 and head <= now then
 end
 
 local function save(...)
-  redis.call('HSET', h, 'used', used, 'last', now, 'blk', blk, 'head', head, 'tail', tail, 'tu', tu, ...)
+  redis.call('HSET', h, 'used', used, 'last', now, 'blk', blk, 'head', head, 'tail', tail, 'tu', tu, 'srv', srv, ...)
 end
 
 -- add counts n units spent now, in the newest bucket, without writing them; it
@@ -146,10 +148,12 @@ elseif op == 'usage' then
   if dirty then save() end
   return {used, head, blk, now}
 elseif op == 'setrem' then
+  -- A decision made until now may be in the server's figure: it is not refunded.
+  srv = now
   local extra = limit - arg - used
   if extra > 0 then
     spend(extra)
-  elseif dirty then
+  elseif v[2] then
     save()
   end
   return 0
@@ -165,10 +169,11 @@ elseif op == 'block' then
 elseif op == 'refund' then
   -- The bucket keeps its place, emptied or not, until it is released (as in the
   -- memory store); a bucket already released gives nothing back.
-  local rel = releaseOf(tonumber(ARGV[8]))
+  local at = tonumber(ARGV[8])
+  local rel = releaseOf(at)
   local f = int(rel)
   local units = tonumber(redis.call('HGET', h, f))
-  if units and units > 0 then
+  if units and units > 0 and srv < at then
     local n = math.min(units, arg)
     used = used - n
     if rel == tail then tu = tu - n end

@@ -372,7 +372,7 @@ func (s *Store) Refund(ctx context.Context, key string, d zohoquota.Decision, w 
 		return err
 	}
 	y, m, dd := d.At.In(w.Location()).Date()
-	_, err := s.run(ctx, dayScript, []string{s.tag(key) + ":day"}, "refund", 0, d.Cost, 0, dateLabel(y, m, dd))
+	_, err := s.run(ctx, dayScript, []string{s.tag(key) + ":day"}, "refund", 0, d.Cost, 0, dateLabel(y, m, dd), d.At.UnixMicro())
 	return err
 }
 

@@ -573,3 +573,41 @@ func TestHugeLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestRefundAfterServerFigure: a reservation refunded after a server figure came
+// in stays spent, since the figure may count it; one made after it is refunded.
+func TestRefundAfterServerFigure(t *testing.T) {
+	s := newStore(t)
+	// A store whose clock runs a second ahead makes the later reservation later
+	// than the figure without waiting (the ledger's clock only moves forward).
+	later := newStore(t, redisstore.WithTimeShift(time.Second))
+	for _, w := range []zohoquota.Window{zohoquota.Daily(zohoquota.PST), zohoquota.Rolling(24 * time.Hour)} {
+		key := zohoquota.WithKey(keyOf(t))
+		l, err := zohoquota.NewLimiter(zohoquota.Quota{Limit: 100, Window: w}, zohoquota.WithStore(s), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ll, err := zohoquota.NewLimiter(zohoquota.Quota{Limit: 100, Window: w}, zohoquota.WithStore(later), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.AcquirePermit(ctx, 10, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SetRemaining(ctx, 50); err != nil {
+			t.Fatal(err)
+		}
+		p.Refund()
+		if u := l.Usage(); u.Remaining != 50 {
+			t.Errorf("%v: Remaining %d after a refund, want the server's 50", w, u.Remaining)
+		}
+		if p, err = ll.AcquirePermit(ctx, 10, 1); err != nil {
+			t.Fatal(err)
+		}
+		p.Refund()
+		if u := l.Usage(); u.Remaining != 50 {
+			t.Errorf("%v: Remaining %d after refunding a later reservation, want 50", w, u.Remaining)
+		}
+	}
+}
