@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -36,17 +37,94 @@ type Limiter struct {
 	pacer    *rate.Limiter
 	burst    int
 	failOpen float64
-	local    *ledger // the fail-open budget
 	// localSlots is the fail-open pool of concurrency slots: fraction × the
-	// quota's concurrency (a call needing more may run alone), used while the
-	// store cannot be reached.
+	// quota's concurrency (a call needing more may run alone), less the slots
+	// this limiter holds in the store, used while the store cannot be reached.
 	localSlots *MemoryStore
 	slotPoll   time.Duration
 	logger     *slog.Logger
 
-	mu        sync.Mutex
-	localMode bool      // the store failed and the limiter runs on its local budget
-	pacedAt   time.Time // when the pacing rate was last read from a shared store
+	// What the store last said, for the budget of the next outage: the units
+	// used (Decision.Used) and the end of the latest block (Unix nanoseconds).
+	seenUsed     atomic.Int64
+	blockedUntil atomic.Int64
+	// storeSlots is how many slots this limiter holds in the store.
+	storeSlots atomic.Int64
+
+	mu      sync.Mutex
+	out     *outage   // the fail-open budget, while the store cannot be reached
+	pacedAt time.Time // when the pacing rate was last read from a shared store
+}
+
+// An outage is a fail-open limiter's local budget while its store cannot be
+// reached. Its ledger starts from the units the store last reported used (and
+// the block it last imposed) and admits at most the fail-open fraction of the
+// limit more, never past the limit itself. Meanwhile one call at a time, at most
+// once every probeEvery (or when the local budget refuses), asks the store
+// whether it is back, so that the others do not each wait for it to fail; when
+// it answers, the outage closes and what it spent is written into the store.
+type outage struct {
+	limit int
+
+	mu      sync.Mutex
+	ledger  ledger
+	spent   int  // units admitted here and not refunded
+	closed  bool // written into the store: admits nothing more
+	probing bool
+	probeAt time.Time // the next probe is due then
+}
+
+// probeEvery is how often an outage asks the store whether it is back.
+const probeEvery = time.Second
+
+// take admits n units locally; ok is false once the outage has closed.
+func (o *outage) take(n int, w Window, t time.Time) (d Decision, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return Decision{}, false
+	}
+	d = o.ledger.take(n, o.limit, w, t)
+	if d.OK {
+		o.spent += n
+	}
+	return d, true
+}
+
+func (o *outage) refund(d Decision, w Window) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed || !d.OK || d.Cost <= 0 {
+		return // once written into the store, the units stay spent there
+	}
+	o.ledger.refund(d, w)
+	o.spent -= d.Cost
+}
+
+// probe reports whether the caller should ask the store now: a probe is due and
+// none is under way, or force (the local budget refused).
+func (o *outage) probe(t time.Time, force bool) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed || o.probing || !force && t.Before(o.probeAt) {
+		return false
+	}
+	o.probing = true
+	return true
+}
+
+// probed ends a probe; if the store answered, it closes the outage and returns
+// what it spent.
+func (o *outage) probed(t time.Time, answered bool) (spent int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.probing = false
+	o.probeAt = t.Add(probeEvery)
+	if !answered || o.closed {
+		return 0
+	}
+	o.closed = true
+	return o.spent
 }
 
 // An Option configures a Limiter.
@@ -101,11 +179,20 @@ func WithPacing(burst int) Option {
 	}
 }
 
-// WithFailOpen makes the limiter run on a local budget of fraction × the quota's limit
-// while the store cannot be reached, instead of refusing (the default, fail closed);
-// concurrency slots then come from a local pool of fraction × the concurrency cap
-// (a call needing more slots than that may run alone). The fraction must be in
-// (0, 1]. The limiter goes back to the store as soon as it answers again.
+// WithFailOpen makes the limiter run on a local budget while the store cannot be
+// reached, instead of refusing (the default, fail closed). The budget starts from
+// what the store last said was used and admits at most fraction × the quota's limit
+// more, never past the limit; concurrency slots come from a local pool of fraction ×
+// the concurrency cap, less the slots this limiter still holds in the store (a call
+// needing more slots than the pool has may run alone). The fraction must be in
+// (0, 1].
+//
+// During an outage one call at a time, at most once a second or when the local
+// budget refuses, asks the store whether it is back; the others do not wait for a
+// store that is down. When it answers, the limiter writes what it spent locally
+// into the store and goes back to it. Other processes sharing the budget cannot
+// see the local spending until then: with N processes failing open, an outage can
+// admit up to N × fraction × limit more than the store had room for.
 func WithFailOpen(fraction float64) Option {
 	return func(l *Limiter) error {
 		if !(fraction > 0 && fraction <= 1) {
@@ -161,7 +248,6 @@ func NewLimiter(q Quota, opts ...Option) (*Limiter, error) {
 		l.mem = m.ledger(l.key)
 	}
 	if l.failOpen > 0 {
-		l.local = &ledger{}
 		l.localSlots = NewMemoryStore()
 	}
 	if l.burst > 0 {
@@ -220,53 +306,133 @@ func (l *Limiter) AllowNAt(t time.Time, n int) bool {
 	return true
 }
 
-// take asks the store (or its local fallback) for n units. local says the
-// decision came from the fail-open budget, so that a refund goes back there.
-func (l *Limiter) take(ctx context.Context, n int, t time.Time) (d Decision, local bool, err error) {
+// take asks the store (or its local fallback) for n units. local is the
+// fail-open budget that made the decision, if one did, so that a refund goes back
+// there.
+func (l *Limiter) take(ctx context.Context, n int, t time.Time) (d Decision, local *outage, err error) {
 	if l.mem != nil {
-		return l.mem.take(n, l.quota.Limit, l.quota.Window, t), false, nil
+		return l.mem.take(n, l.quota.Limit, l.quota.Window, t), nil, nil
+	}
+	if o := l.currentOutage(); o != nil {
+		if d, ok := l.takeDuringOutage(ctx, o, n, t); ok {
+			return d, o, nil
+		}
+		// The outage is over: ask the store.
 	}
 	d, err = l.store.Take(ctx, l.key, n, l.quota.Limit, l.quota.Window, t)
 	if err == nil {
-		l.setLocalMode(false)
-		return d, false, nil
+		l.seenUsed.Store(int64(d.Used))
+		return d, nil, nil
 	}
 	if ctx.Err() != nil {
-		return Decision{}, false, ctx.Err()
+		return Decision{}, nil, ctx.Err()
 	}
-	if l.local == nil {
+	if l.failOpen == 0 {
 		l.logger.Warn("zohoquota: store unavailable, refusing (fail closed)", "key", l.key, "err", err)
-		return Decision{}, false, fmt.Errorf("zohoquota: %q refused, fail closed: %w: %w", l.key, ErrStoreUnavailable, err)
+		return Decision{}, nil, fmt.Errorf("zohoquota: %q refused, fail closed: %w: %w", l.key, ErrStoreUnavailable, err)
 	}
-	l.setLocalMode(true)
-	return l.local.take(n, l.localLimit(), l.quota.Window, t), true, nil
+	o := l.outage(t)
+	if d, ok := o.take(n, l.quota.Window, t); ok {
+		return d, o, nil
+	}
+	return l.take(ctx, n, t) // it closed meanwhile: the store is back
 }
 
-// localLimit is the fail-open budget: the configured fraction of the limit.
-func (l *Limiter) localLimit() int { return max(1, int(float64(l.quota.Limit)*l.failOpen)) }
+// takeDuringOutage admits n units from o's local budget, probing the store when
+// a probe is due or the budget refuses. ok is false when the store is back (the
+// outage has closed): the caller then asks the store.
+func (l *Limiter) takeDuringOutage(ctx context.Context, o *outage, n int, t time.Time) (d Decision, ok bool) {
+	force := false
+	for range 2 {
+		if o.probe(t, force) {
+			_, err := l.store.Usage(ctx, l.key, l.quota.Limit, l.quota.Window, t)
+			if spent := o.probed(t, err == nil); err == nil {
+				l.endOutage(ctx, o, spent, t)
+				return Decision{}, false
+			}
+		}
+		if d, ok = o.take(n, l.quota.Window, t); !ok || d.OK || force {
+			return d, ok
+		}
+		force = true // refused locally: perhaps the store is back
+	}
+	return d, ok
+}
 
-func (l *Limiter) setLocalMode(on bool) {
-	if l.local == nil {
+// outage returns the fail-open budget of the current outage, starting one if the
+// store has just stopped answering.
+func (l *Limiter) outage(t time.Time) *outage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.out != nil {
+		return l.out
+	}
+	seen := int(min(l.seenUsed.Load(), int64(l.quota.Limit)))
+	o := &outage{limit: min(l.quota.Limit, seen+max(1, int(float64(l.quota.Limit)*l.failOpen))), probeAt: t.Add(probeEvery)}
+	o.ledger.seed(seen, l.quota.Window, t)
+	if until := l.blockedUntil.Load(); until > t.UnixNano() {
+		o.ledger.block(time.Unix(0, until), l.quota.Window, t)
+	}
+	l.out = o
+	l.logger.Warn("zohoquota: store unavailable, running on the local fail-open budget",
+		"key", l.key, "fraction", l.failOpen, "used_at_start", seen, "admits_at_most", o.limit-seen)
+	return o
+}
+
+// currentOutage returns the fail-open budget in use, or nil.
+func (l *Limiter) currentOutage() *outage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.out
+}
+
+// endOutage leaves the closed outage o and writes the units it spent into the
+// store, so that together the store and the outage stay within the limit: as
+// one Take when they fit, else by filling the ledger (the count runs high, never
+// low).
+func (l *Limiter) endOutage(ctx context.Context, o *outage, spent int, t time.Time) {
+	l.mu.Lock()
+	if l.out == o {
+		l.out = nil
+	}
+	l.mu.Unlock()
+	l.logger.Info("zohoquota: store back, leaving the local fail-open budget", "key", l.key, "spent_locally", spent)
+	if spent <= 0 {
 		return
 	}
-	l.mu.Lock()
-	changed := l.localMode != on
-	l.localMode = on
-	l.mu.Unlock()
-	if changed && on {
-		l.logger.Warn("zohoquota: store unavailable, running on the local fail-open budget", "key", l.key, "fraction", l.failOpen)
-	} else if changed {
-		l.logger.Info("zohoquota: store back, leaving the local fail-open budget", "key", l.key)
+	ctx = context.WithoutCancel(ctx)
+	d, err := l.store.Take(ctx, l.key, spent, l.quota.Limit, l.quota.Window, t)
+	switch {
+	case err == nil && d.OK:
+		l.seenUsed.Store(int64(d.Used))
+		return
+	case err == nil:
+		if err = l.store.SetRemaining(ctx, l.key, 0, l.quota.Limit, l.quota.Window, t); err == nil {
+			l.seenUsed.Store(int64(l.quota.Limit))
+			return
+		}
 	}
+	l.logger.Warn("zohoquota: could not write the units spent locally into the store", "key", l.key, "units", spent, "err", err)
+	// The next outage starts from them at least: min(limit, seen+spent), which
+	// cannot overflow.
+	seen := int(l.seenUsed.Load())
+	raise(&l.seenUsed, int64(l.quota.Limit-max(0, l.quota.Limit-spent-seen)))
+}
+
+// usage is the outage's ledger as a Usage of the quota.
+func (o *outage) usage(q Quota, t time.Time) Usage {
+	u := o.ledger.usage(o.limit, q.Window, t)
+	u.Limit = q.Limit
+	return u
 }
 
 // refund gives back what d admitted, to wherever it was taken from.
-func (l *Limiter) refund(ctx context.Context, d Decision, local bool) error {
+func (l *Limiter) refund(ctx context.Context, d Decision, local *outage) error {
 	switch {
 	case l.mem != nil:
 		l.mem.refund(d, l.quota.Window)
-	case local:
-		l.local.refund(d, l.quota.Window)
+	case local != nil:
+		local.refund(d, l.quota.Window)
 	default:
 		return l.store.Refund(ctx, l.key, d, l.quota.Window)
 	}
@@ -354,15 +520,15 @@ func (l *Limiter) checkCost(n int) error {
 // local fail-open budget, for a later refund. With waitQuota false it refuses at
 // once, with a *QuotaError, units the ledger cannot admit now (pacing is still
 // waited for): that is how Transport fails fast.
-func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, bool, error) {
+func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, *outage, error) {
 	if err := l.checkCost(n); err != nil {
-		return Decision{}, false, err
+		return Decision{}, nil, err
 	}
 	if n == 0 {
-		return Decision{OK: true}, false, nil
+		return Decision{OK: true}, nil, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return Decision{}, false, err
+		return Decision{}, nil, err
 	}
 	deadline, hasDeadline := ctx.Deadline()
 	if l.pacer != nil {
@@ -374,18 +540,18 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, b
 			if u, err := l.usageAt(ctx, now); err == nil {
 				e.Used = u.Used
 			}
-			return Decision{}, false, e
+			return Decision{}, nil, e
 		}
 		if err := sleep(ctx, delay); err != nil {
 			cancelAll(res, time.Now())
-			return Decision{}, false, err
+			return Decision{}, nil, err
 		}
 	}
 	for {
 		now := time.Now()
 		d, local, err := l.take(ctx, n, now)
 		if err != nil {
-			return Decision{}, false, err
+			return Decision{}, nil, err
 		}
 		if d.OK {
 			return d, local, nil
@@ -394,18 +560,18 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, b
 		wait := max(d.ResetAt.Sub(d.At), time.Millisecond)
 		if !waitQuota || hasDeadline && deadline.Before(now.Add(wait)) {
 			limit := l.quota.Limit
-			if local {
-				limit = l.localLimit()
+			if local != nil {
+				limit = local.limit
 			}
 			// Refused with room in the ledger: the server's block (Exhaust) holds it.
 			e := &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: limit, ResetAt: now.Add(wait), Blocked: d.Used+n <= limit}
 			if waitQuota && hasDeadline && deadline.Before(e.ResetAt) {
 				e.Deadline = deadline
 			}
-			return Decision{}, false, e
+			return Decision{}, nil, e
 		}
 		if err := sleep(ctx, wait); err != nil {
-			return Decision{}, false, err
+			return Decision{}, nil, err
 		}
 	}
 }
@@ -455,6 +621,9 @@ func (l *Limiter) usageAt(ctx context.Context, t time.Time) (Usage, error) {
 	if l.mem != nil {
 		return l.mem.usage(l.quota.Limit, l.quota.Window, t), nil
 	}
+	if o := l.currentOutage(); o != nil {
+		return o.usage(l.quota, t), nil // the budget in use; the store is down
+	}
 	u, err := l.store.Usage(ctx, l.key, l.quota.Limit, l.quota.Window, t)
 	if err != nil {
 		return Usage{Limit: l.quota.Limit}, fmt.Errorf("zohoquota: read usage of %q: %w: %w", l.key, ErrStoreUnavailable, err)
@@ -474,14 +643,25 @@ func (l *Limiter) SetRemaining(ctx context.Context, remaining int) error {
 		l.mem.setRemaining(remaining, l.quota.Limit, l.quota.Window, now)
 		return nil
 	}
-	if l.local != nil {
-		// The fail-open budget hears the server too, or an outage would ignore it.
-		l.local.setRemaining(remaining, l.localLimit(), l.quota.Window, now)
-	}
 	if err := l.store.SetRemaining(ctx, l.key, remaining, l.quota.Limit, l.quota.Window, now); err != nil {
+		if l.failOpen > 0 && ctx.Err() == nil {
+			// The fail-open budget hears the server too, or an outage would ignore it.
+			l.outage(now).ledger.setRemaining(remaining, l.quota.Limit, l.quota.Window, now)
+		}
 		return fmt.Errorf("zohoquota: apply remaining %d to %q: %w: %w", remaining, l.key, ErrStoreUnavailable, err)
 	}
+	raise(&l.seenUsed, int64(max(0, l.quota.Limit-remaining))) // for the budget of a later outage
 	return nil
+}
+
+// raise sets a to v if v is larger.
+func raise(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 // Exhaust marks the quota spent until the given time: the server refused a call, so
@@ -492,10 +672,14 @@ func (l *Limiter) Exhaust(ctx context.Context, until time.Time) error {
 		l.mem.block(until, l.quota.Window, now)
 		return nil
 	}
-	if l.local != nil {
-		l.local.block(until, l.quota.Window, now)
+	raise(&l.blockedUntil, until.UnixNano()) // for the budget of a later outage
+	if o := l.currentOutage(); o != nil {
+		o.ledger.block(until, l.quota.Window, now)
 	}
 	if err := l.store.Block(ctx, l.key, until, l.quota.Window, now); err != nil {
+		if l.failOpen > 0 && ctx.Err() == nil {
+			l.outage(now).ledger.block(until, l.quota.Window, now)
+		}
 		return fmt.Errorf("zohoquota: block %q until %s: %w: %w", l.key, until.Format(time.RFC3339), ErrStoreUnavailable, err)
 	}
 	return nil

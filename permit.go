@@ -2,6 +2,7 @@ package zohoquota
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -14,7 +15,7 @@ import (
 type Permit struct {
 	l        *Limiter
 	decision Decision
-	local    bool
+	local    *outage // the fail-open budget that admitted the units, if one did
 	lease    Lease
 	held     bool
 	// localLease is true when the slots came from the local fail-open pool.
@@ -77,6 +78,8 @@ func (l *Limiter) acquirePermit(ctx context.Context, cost, slots int, waitQuota 
 	return p, nil
 }
 
+var errOutage = errors.New("zohoquota: store unavailable: running on the fail-open budget")
+
 // waitSlots blocks until n slots are held or ctx ends. When the store fails and
 // the limiter fails open, it holds slots of the local fail-open pool instead
 // (local is then true), trying the store again on every poll.
@@ -89,7 +92,22 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool
 			// not missed. The first try asks for none: slots are usually free.
 			freed = waiter.slotFreed(l.slotKey)
 		}
-		lease, ok, err := l.store.AcquireSlots(ctx, l.slotKey, n, l.quota.Concurrency, time.Now())
+		// Slots held from the local pool during an outage are not in the store:
+		// the store may lend only the rest.
+		limit := l.quota.Concurrency
+		if l.localSlots != nil {
+			held, _ := l.localSlots.SlotsInUse(ctx, l.slotKey, time.Now())
+			limit -= held
+		}
+		var lease Lease
+		var ok bool
+		var err error
+		switch {
+		case l.currentOutage() != nil:
+			err = errOutage // the quota's probes find out when the store is back
+		case limit >= n:
+			lease, ok, err = l.store.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return Lease{}, false, ctx.Err()
@@ -100,15 +118,21 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool
 			if try == 0 {
 				l.logger.Warn("zohoquota: store unavailable, taking slots from the local fail-open pool", "key", l.slotKey, "err", err)
 			}
-			// A call needing more slots than the local pool has may still run alone.
-			limit := max(n, int(float64(l.quota.Concurrency)*l.failOpen))
-			lease, ok, _ = l.localSlots.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
-			if ok {
-				return lease, true, nil
+			// A call needing more slots than the local pool has may still run alone;
+			// slots this limiter still holds in the store count against the pool.
+			limit := max(n, int(float64(l.quota.Concurrency)*l.failOpen)) - int(l.storeSlots.Load())
+			if limit >= n {
+				lease, ok, _ = l.localSlots.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
+				if ok {
+					return lease, true, nil
+				}
 			}
 			freed = nil // the store's wake-up cannot come while it is down: poll
 		} else if ok {
+			l.storeSlots.Add(int64(lease.Slots))
 			return lease, false, nil
+		} else if limit < n {
+			freed = nil // the local pool frees them, which wakes no one: poll
 		} else if waiter != nil && try == 0 {
 			continue
 		}
@@ -166,6 +190,9 @@ func (p *Permit) end(refund bool) {
 			}
 			if err := store.ReleaseSlots(ctx, l.slotKey, p.lease); err != nil {
 				l.logger.Warn("zohoquota: release slots failed; the lease expires on its own", "key", l.slotKey, "err", err)
+			}
+			if !p.localLease {
+				l.storeSlots.Add(-int64(p.lease.Slots))
 			}
 		}
 		if refund {

@@ -328,6 +328,16 @@ func (l *ledger) setRemaining(remaining, limit int, w Window, now time.Time) {
 	}
 }
 
+// seed counts units as spent at now: what another ledger reported used.
+func (l *ledger) seed(units int, w Window, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now = l.advance(w, now)
+	if units > 0 {
+		l.spend(units, w, now)
+	}
+}
+
 func (l *ledger) block(until time.Time, w Window, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
