@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zohoquota/zohoquota"
+	"github.com/zohoquota/zohoquota/internal/csvheader"
 )
 
 type importFailure struct {
@@ -147,7 +148,7 @@ func readCSV(path string) ([]map[string]any, string, error) {
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
-	header, err := r.Read()
+	header, err := csvheader.Read(r)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: header row: %w", path, err)
 	}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/zohoquota/zohoquota"
 	"github.com/zohoquota/zohoquota/internal/crmsim"
+	"github.com/zohoquota/zohoquota/internal/csvheader"
 )
 
 type config struct {
@@ -258,7 +259,7 @@ func readCSV(path string) ([]string, []map[string]string, error) {
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
-	header, err := r.Read()
+	header, err := csvheader.Read(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: header: %w", path, err)
 	}
