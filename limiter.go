@@ -289,6 +289,9 @@ func (l *Limiter) AllowNAt(t time.Time, n int) bool {
 	if n < 0 || n > l.quota.Limit {
 		return false
 	}
+	if l.pacer != nil && n > l.burst {
+		return false // the bucket never holds that much: no reservations to make
+	}
 	var res []*rate.Reservation
 	if l.pacer != nil {
 		var delay time.Duration

@@ -260,6 +260,8 @@ func TestPacingRefusalsCostNothing(t *testing.T) {
 		}
 		assert.True(t, l.AllowN(10), "the bucket is still full")
 		assert.Equal(t, 10, l.Usage().Used)
+		allocs := testing.AllocsPerRun(10, func() { l.AllowN(2000) })
+		assert.Zero(t, allocs, "a cost above the burst is refused without a reservation per burst")
 
 		// A WaitN refused for its deadline leaves the next wait as long as it was.
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
