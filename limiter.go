@@ -51,8 +51,9 @@ type Limiter struct {
 	// storeSlots is how many slots this limiter holds in the store.
 	storeSlots atomic.Int64
 
+	out atomic.Pointer[outage] // the fail-open budget, while the store cannot be reached
+
 	mu      sync.Mutex
-	out     *outage   // the fail-open budget, while the store cannot be reached
 	pacedAt time.Time // when the pacing rate was last read from a shared store
 }
 
@@ -365,40 +366,34 @@ func (l *Limiter) takeDuringOutage(ctx context.Context, o *outage, n int, t time
 // outage returns the fail-open budget of the current outage, starting one if the
 // store has just stopped answering.
 func (l *Limiter) outage(t time.Time) *outage {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.out != nil {
-		return l.out
+	for {
+		if o := l.out.Load(); o != nil {
+			return o
+		}
+		seen := int(min(l.seenUsed.Load(), int64(l.quota.Limit)))
+		more := min(max(1, int(float64(l.quota.Limit)*l.failOpen)), l.quota.Limit-seen)
+		o := &outage{limit: seen + more, probeAt: t.Add(probeEvery)}
+		o.ledger.seed(seen, l.quota.Window, t)
+		if until := l.blockedUntil.Load(); until > t.UnixNano() {
+			o.ledger.block(time.Unix(0, until), l.quota.Window, t)
+		}
+		if l.out.CompareAndSwap(nil, o) {
+			l.logger.Warn("zohoquota: store unavailable, running on the local fail-open budget",
+				"key", l.key, "fraction", l.failOpen, "used_at_start", seen, "admits_at_most", more)
+			return o
+		}
 	}
-	seen := int(min(l.seenUsed.Load(), int64(l.quota.Limit)))
-	o := &outage{limit: min(l.quota.Limit, seen+max(1, int(float64(l.quota.Limit)*l.failOpen))), probeAt: t.Add(probeEvery)}
-	o.ledger.seed(seen, l.quota.Window, t)
-	if until := l.blockedUntil.Load(); until > t.UnixNano() {
-		o.ledger.block(time.Unix(0, until), l.quota.Window, t)
-	}
-	l.out = o
-	l.logger.Warn("zohoquota: store unavailable, running on the local fail-open budget",
-		"key", l.key, "fraction", l.failOpen, "used_at_start", seen, "admits_at_most", o.limit-seen)
-	return o
 }
 
 // currentOutage returns the fail-open budget in use, or nil.
-func (l *Limiter) currentOutage() *outage {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.out
-}
+func (l *Limiter) currentOutage() *outage { return l.out.Load() }
 
 // endOutage leaves the closed outage o and writes the units it spent into the
 // store, so that together the store and the outage stay within the limit: as
 // one Take when they fit, else by filling the ledger (the count runs high, never
 // low).
 func (l *Limiter) endOutage(ctx context.Context, o *outage, spent int, t time.Time) {
-	l.mu.Lock()
-	if l.out == o {
-		l.out = nil
-	}
-	l.mu.Unlock()
+	l.out.CompareAndSwap(o, nil)
 	l.logger.Info("zohoquota: store back, leaving the local fail-open budget", "key", l.key, "spent_locally", spent)
 	if spent <= 0 {
 		return
