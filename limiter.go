@@ -45,87 +45,17 @@ type Limiter struct {
 	logger     *slog.Logger
 
 	// What the store last said, for the budget of the next outage: the units
-	// used (Decision.Used) and the end of the latest block (Unix nanoseconds).
-	seenUsed     atomic.Int64
+	// used, and the end of the latest block (Unix nanoseconds).
+	seen         storeView
 	blockedUntil atomic.Int64
-	// storeSlots is how many slots this limiter holds in the store.
+	// storeSlots is how many slots this limiter holds, or is asking for, in
+	// the store.
 	storeSlots atomic.Int64
 
 	out atomic.Pointer[outage] // the fail-open budget, while the store cannot be reached
 
 	mu      sync.Mutex
 	pacedAt time.Time // when the pacing rate was last read from a shared store
-}
-
-// An outage is a fail-open limiter's local budget while its store cannot be
-// reached. Its ledger starts from the units the store last reported used (and
-// the block it last imposed) and admits at most the fail-open fraction of the
-// limit more, never past the limit itself. Meanwhile one call at a time, at most
-// once every probeEvery (or when the local budget refuses), asks the store
-// whether it is back, so that the others do not each wait for it to fail; when
-// it answers, the outage closes and what it spent is written into the store.
-type outage struct {
-	limit int
-
-	mu      sync.Mutex
-	ledger  ledger
-	spent   int  // units admitted here and not refunded
-	closed  bool // written into the store: admits nothing more
-	probing bool
-	probeAt time.Time // the next probe is due then
-}
-
-// probeEvery is how often an outage asks the store whether it is back.
-const probeEvery = time.Second
-
-// take admits n units locally; ok is false once the outage has closed.
-func (o *outage) take(n int, w Window, t time.Time) (d Decision, ok bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return Decision{}, false
-	}
-	d = o.ledger.take(n, o.limit, w, t)
-	if d.OK {
-		o.spent += n
-	}
-	return d, true
-}
-
-func (o *outage) refund(d Decision, w Window) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed || !d.OK || d.Cost <= 0 {
-		return // once written into the store, the units stay spent there
-	}
-	o.ledger.refund(d, w)
-	o.spent -= d.Cost
-}
-
-// probe reports whether the caller should ask the store now: a probe is due and
-// none is under way, or force (the local budget refused).
-func (o *outage) probe(t time.Time, force bool) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed || o.probing || !force && t.Before(o.probeAt) {
-		return false
-	}
-	o.probing = true
-	return true
-}
-
-// probed ends a probe; if the store answered, it closes the outage and returns
-// what it spent.
-func (o *outage) probed(t time.Time, answered bool) (spent int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.probing = false
-	o.probeAt = t.Add(probeEvery)
-	if !answered || o.closed {
-		return 0
-	}
-	o.closed = true
-	return o.spent
 }
 
 // An Option configures a Limiter.
@@ -310,14 +240,14 @@ func (l *Limiter) AllowNAt(t time.Time, n int) bool {
 	return true
 }
 
-// take asks the store (or its local fallback) for n units. local is the
+// take asks the store (or its fail-open budget) for n units. local is the
 // fail-open budget that made the decision, if one did, so that a refund goes back
 // there.
 func (l *Limiter) take(ctx context.Context, n int, t time.Time) (d Decision, local *outage, err error) {
 	if l.mem != nil {
 		return l.mem.take(n, l.quota.Limit, l.quota.Window, t), nil, nil
 	}
-	if o := l.currentOutage(); o != nil {
+	if o := l.out.Load(); o != nil {
 		if d, ok := l.takeDuringOutage(ctx, o, n, t); ok {
 			return d, o, nil
 		}
@@ -325,103 +255,24 @@ func (l *Limiter) take(ctx context.Context, n int, t time.Time) (d Decision, loc
 	}
 	d, err = l.store.Take(ctx, l.key, n, l.quota.Limit, l.quota.Window, t)
 	if err == nil {
-		l.seenUsed.Store(int64(d.Used))
+		l.seen.note(d, time.Now())
 		return d, nil, nil
 	}
 	if ctx.Err() != nil {
 		return Decision{}, nil, ctx.Err()
+	}
+	if errors.Is(err, ErrCostAboveLimit) {
+		return Decision{}, nil, err // the store answered: no window of it admits that much
 	}
 	if l.failOpen == 0 {
 		l.logger.Warn("zohoquota: store unavailable, refusing (fail closed)", "key", l.key, "err", err)
 		return Decision{}, nil, fmt.Errorf("zohoquota: %q refused, fail closed: %w: %w", l.key, ErrStoreUnavailable, err)
 	}
 	o := l.outage(t)
-	if d, ok := o.take(n, l.quota.Window, t); ok {
+	if d, ok := o.take(n, l.quota, t); ok {
 		return d, o, nil
 	}
 	return l.take(ctx, n, t) // it closed meanwhile: the store is back
-}
-
-// takeDuringOutage admits n units from o's local budget, probing the store when
-// a probe is due or the budget refuses. ok is false when the store is back (the
-// outage has closed): the caller then asks the store.
-func (l *Limiter) takeDuringOutage(ctx context.Context, o *outage, n int, t time.Time) (d Decision, ok bool) {
-	force := false
-	for range 2 {
-		if o.probe(t, force) {
-			_, err := l.store.Usage(ctx, l.key, l.quota.Limit, l.quota.Window, t)
-			if spent := o.probed(t, err == nil); err == nil {
-				l.endOutage(ctx, o, spent, t)
-				return Decision{}, false
-			}
-		}
-		if d, ok = o.take(n, l.quota.Window, t); !ok || d.OK || force {
-			return d, ok
-		}
-		force = true // refused locally: perhaps the store is back
-	}
-	return d, ok
-}
-
-// outage returns the fail-open budget of the current outage, starting one if the
-// store has just stopped answering.
-func (l *Limiter) outage(t time.Time) *outage {
-	for {
-		if o := l.out.Load(); o != nil {
-			return o
-		}
-		seen := int(min(l.seenUsed.Load(), int64(l.quota.Limit)))
-		more := min(max(1, int(float64(l.quota.Limit)*l.failOpen)), l.quota.Limit-seen)
-		o := &outage{limit: seen + more, probeAt: t.Add(probeEvery)}
-		o.ledger.seed(seen, l.quota.Window, t)
-		if until := l.blockedUntil.Load(); until > t.UnixNano() {
-			o.ledger.block(time.Unix(0, until), l.quota.Window, t)
-		}
-		if l.out.CompareAndSwap(nil, o) {
-			l.logger.Warn("zohoquota: store unavailable, running on the local fail-open budget",
-				"key", l.key, "fraction", l.failOpen, "used_at_start", seen, "admits_at_most", more)
-			return o
-		}
-	}
-}
-
-// currentOutage returns the fail-open budget in use, or nil.
-func (l *Limiter) currentOutage() *outage { return l.out.Load() }
-
-// endOutage leaves the closed outage o and writes the units it spent into the
-// store, so that together the store and the outage stay within the limit: as
-// one Take when they fit, else by filling the ledger (the count runs high, never
-// low).
-func (l *Limiter) endOutage(ctx context.Context, o *outage, spent int, t time.Time) {
-	l.out.CompareAndSwap(o, nil)
-	l.logger.Info("zohoquota: store back, leaving the local fail-open budget", "key", l.key, "spent_locally", spent)
-	if spent <= 0 {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	d, err := l.store.Take(ctx, l.key, spent, l.quota.Limit, l.quota.Window, t)
-	switch {
-	case err == nil && d.OK:
-		l.seenUsed.Store(int64(d.Used))
-		return
-	case err == nil:
-		if err = l.store.SetRemaining(ctx, l.key, 0, l.quota.Limit, l.quota.Window, t); err == nil {
-			l.seenUsed.Store(int64(l.quota.Limit))
-			return
-		}
-	}
-	l.logger.Warn("zohoquota: could not write the units spent locally into the store", "key", l.key, "units", spent, "err", err)
-	// The next outage starts from them at least: min(limit, seen+spent), which
-	// cannot overflow.
-	seen := int(l.seenUsed.Load())
-	raise(&l.seenUsed, int64(l.quota.Limit-max(0, l.quota.Limit-spent-seen)))
-}
-
-// usage is the outage's ledger as a Usage of the quota.
-func (o *outage) usage(q Quota, t time.Time) Usage {
-	u := o.ledger.usage(o.limit, q.Window, t)
-	u.Limit = q.Limit
-	return u
 }
 
 // refund gives back what d admitted, to wherever it was taken from.
@@ -430,7 +281,7 @@ func (l *Limiter) refund(ctx context.Context, d Decision, local *outage) error {
 	case l.mem != nil:
 		l.mem.refund(d, l.quota.Window)
 	case local != nil:
-		local.refund(d, l.quota.Window)
+		local.refund(d, l.quota)
 	default:
 		return l.store.Refund(ctx, l.key, d, l.quota.Window)
 	}
@@ -556,13 +407,16 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, *
 		}
 		// A store that names no moment in the future must not make this loop spin.
 		wait := max(d.ResetAt.Sub(d.At), time.Millisecond)
+		if local != nil {
+			wait = min(wait, probeEvery) // the store may be back before then
+		}
 		if !waitQuota || hasDeadline && deadline.Before(now.Add(wait)) {
-			limit := l.quota.Limit
-			if local != nil {
-				limit = local.limit
-			}
 			// Refused with room in the ledger: the server's block (Exhaust) holds it.
-			e := &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: limit, ResetAt: now.Add(wait), Blocked: d.Used+n <= limit}
+			blocked := d.Used+n <= l.quota.Limit
+			if local != nil {
+				blocked = local.blockedAt(l.quota, now)
+			}
+			e := &QuotaError{Key: l.key, Cost: n, Used: d.Used, Limit: l.quota.Limit, ResetAt: now.Add(wait), Blocked: blocked}
 			if waitQuota && hasDeadline && deadline.Before(e.ResetAt) {
 				e.Deadline = deadline
 			}
@@ -619,7 +473,7 @@ func (l *Limiter) usageAt(ctx context.Context, t time.Time) (Usage, error) {
 	if l.mem != nil {
 		return l.mem.usage(l.quota.Limit, l.quota.Window, t), nil
 	}
-	if o := l.currentOutage(); o != nil {
+	if o := l.out.Load(); o != nil {
 		return o.usage(l.quota, t), nil // the budget in use; the store is down
 	}
 	u, err := l.store.Usage(ctx, l.key, l.quota.Limit, l.quota.Window, t)
@@ -641,14 +495,18 @@ func (l *Limiter) SetRemaining(ctx context.Context, remaining int) error {
 		l.mem.setRemaining(remaining, l.quota.Limit, l.quota.Window, now)
 		return nil
 	}
+	if o := l.out.Load(); o != nil {
+		// The fail-open budget hears the server too, and tells the store when it
+		// is back.
+		o.setRemaining(remaining, l.quota, now)
+	}
 	if err := l.store.SetRemaining(ctx, l.key, remaining, l.quota.Limit, l.quota.Window, now); err != nil {
-		if l.failOpen > 0 && ctx.Err() == nil {
-			// The fail-open budget hears the server too, or an outage would ignore it.
-			l.outage(now).ledger.setRemaining(remaining, l.quota.Limit, l.quota.Window, now)
+		if o := l.out.Load(); o == nil && l.failOpen > 0 && ctx.Err() == nil {
+			l.outage(now).setRemaining(remaining, l.quota, now)
 		}
 		return fmt.Errorf("zohoquota: apply remaining %d to %q: %w: %w", remaining, l.key, ErrStoreUnavailable, err)
 	}
-	raise(&l.seenUsed, int64(max(0, l.quota.Limit-remaining))) // for the budget of a later outage
+	l.seen.raise(max(0, l.quota.Limit-remaining)) // for the budget of a later outage
 	return nil
 }
 
@@ -671,12 +529,12 @@ func (l *Limiter) Exhaust(ctx context.Context, until time.Time) error {
 		return nil
 	}
 	raise(&l.blockedUntil, until.UnixNano()) // for the budget of a later outage
-	if o := l.currentOutage(); o != nil {
-		o.ledger.block(until, l.quota.Window, now)
+	if o := l.out.Load(); o != nil {
+		o.block(until, l.quota, now)
 	}
 	if err := l.store.Block(ctx, l.key, until, l.quota.Window, now); err != nil {
-		if l.failOpen > 0 && ctx.Err() == nil {
-			l.outage(now).ledger.block(until, l.quota.Window, now)
+		if o := l.out.Load(); o == nil && l.failOpen > 0 && ctx.Err() == nil {
+			l.outage(now).block(until, l.quota, now)
 		}
 		return fmt.Errorf("zohoquota: block %q until %s: %w: %w", l.key, until.Format(time.RFC3339), ErrStoreUnavailable, err)
 	}

@@ -103,10 +103,16 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool
 		var ok bool
 		var err error
 		switch {
-		case l.currentOutage() != nil:
+		case l.out.Load() != nil:
 			err = errOutage // the quota's probes find out when the store is back
 		case limit >= n:
+			// Counted before the call, so that the local pool sees a lease the
+			// store may grant while it fails.
+			l.storeSlots.Add(int64(n))
 			lease, ok, err = l.store.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
+			if !ok || err != nil {
+				l.storeSlots.Add(-int64(n))
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -129,7 +135,6 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool
 			}
 			freed = nil // the store's wake-up cannot come while it is down: poll
 		} else if ok {
-			l.storeSlots.Add(int64(lease.Slots))
 			return lease, false, nil
 		} else if limit < n {
 			freed = nil // the local pool frees them, which wakes no one: poll

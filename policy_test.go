@@ -22,15 +22,15 @@ type flakyStore struct {
 
 var errDown = errors.New("connection refused")
 
-// outageSpent returns what the current outage has spent, or 0 without one.
+// outageSpent returns what the current outage has admitted, or 0 without one.
 func outageSpent(l *Limiter) int {
-	o := l.currentOutage()
+	o := l.out.Load()
 	if o == nil {
 		return 0
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.spent
+	return o.mine.usage(o.mineLimit, l.quota.Window, time.Now()).Used
 }
 
 func (s *flakyStore) Take(ctx context.Context, key string, cost, limit int, w Window, now time.Time) (Decision, error) {
@@ -163,7 +163,7 @@ func TestFailOpenSlotsKnowTheStore(t *testing.T) {
 		time.Sleep(probeEvery) // the next call finds the store back
 		_, ok = acquire()
 		assert.False(t, ok, "the store lent a slot the local pool holds")
-		assert.Nil(t, l.currentOutage(), "the outage is over")
+		assert.Nil(t, l.out.Load(), "the outage is over")
 		held[3]() // the local one
 		r, ok = acquire()
 		assert.True(t, ok)

@@ -229,7 +229,7 @@ func (s *Store) Take(ctx context.Context, key string, cost, limit int, w zohoquo
 		return zohoquota.Decision{}, err
 	}
 	if cost > MaxLimit {
-		return zohoquota.Decision{}, fmt.Errorf("zohoquota: redisstore: cost %d: a Redis ledger counts at most %d units (MaxLimit)", cost, MaxLimit)
+		return zohoquota.Decision{}, fmt.Errorf("zohoquota: redisstore: cost %d: a Redis ledger counts at most %d units (MaxLimit): %w", cost, MaxLimit, zohoquota.ErrCostAboveLimit)
 	}
 	bk := batchKey{key: key, limit: limit, w: w}
 	t := &take{cost: cost}

@@ -548,8 +548,20 @@ func TestHugeLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Take(ctx, keyOf(t), redisstore.MaxLimit+1, math.MaxInt, w, time.Now()); err == nil || !strings.Contains(err.Error(), "counts at most") {
-			t.Errorf("%v: Take of MaxLimit+1 units = %v, want an error saying what a ledger counts", w, err)
+		if _, err := s.Take(ctx, keyOf(t), redisstore.MaxLimit+1, math.MaxInt, w, time.Now()); !errors.Is(err, zohoquota.ErrCostAboveLimit) || !strings.Contains(err.Error(), "counts at most") {
+			t.Errorf("%v: Take of MaxLimit+1 units = %v, want ErrCostAboveLimit saying what a ledger counts", w, err)
+		}
+		// A fail-open limiter takes it for the refusal it is, not for an outage.
+		fo, err := zohoquota.NewLimiter(zohoquota.Quota{Limit: math.MaxInt, Window: w}, zohoquota.WithStore(s),
+			zohoquota.WithKey(keyOf(t)), zohoquota.WithFailOpen(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fo.AllowN(redisstore.MaxLimit + 1) {
+			t.Errorf("%v: a fail-open limiter admitted MaxLimit+1 units; usage %+v", w, fo.Usage())
+		}
+		if err := fo.WaitN(ctx, redisstore.MaxLimit+1); !errors.Is(err, zohoquota.ErrCostAboveLimit) {
+			t.Errorf("%v: WaitN(MaxLimit+1) = %v, want ErrCostAboveLimit", w, err)
 		}
 		if !l.AllowN(redisstore.MaxLimit - 10) {
 			t.Errorf("%v: refused MaxLimit-10 units; usage %+v", w, l.Usage())

@@ -1,0 +1,333 @@
+package zohoquota
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// hookStore is a MemoryStore whose methods can be switched off one kind at a
+// time, made to fail a few times, or paused, to find the fail-open budget's races.
+type hookStore struct {
+	*MemoryStore
+	takeDown, usageDown   atomic.Bool
+	failTakes             atomic.Int64
+	beforeTake, afterTake func(cost int)
+	afterAcquire          func()
+}
+
+func (s *hookStore) Take(ctx context.Context, k string, c, lim int, w Window, now time.Time) (Decision, error) {
+	if s.takeDown.Load() {
+		return Decision{}, errDown
+	}
+	if s.failTakes.Load() > 0 {
+		s.failTakes.Add(-1)
+		return Decision{}, errDown
+	}
+	if s.beforeTake != nil {
+		s.beforeTake(c)
+	}
+	d, err := s.MemoryStore.Take(ctx, k, c, lim, w, now)
+	if s.afterTake != nil {
+		s.afterTake(c)
+	}
+	return d, err
+}
+
+func (s *hookStore) Usage(ctx context.Context, k string, lim int, w Window, now time.Time) (Usage, error) {
+	if s.usageDown.Load() {
+		return Usage{}, errDown
+	}
+	return s.MemoryStore.Usage(ctx, k, lim, w, now)
+}
+
+func (s *hookStore) AcquireSlots(ctx context.Context, k string, n, lim int, now time.Time) (Lease, bool, error) {
+	if s.takeDown.Load() {
+		return Lease{}, false, errDown
+	}
+	l, ok, err := s.MemoryStore.AcquireSlots(ctx, k, n, lim, now)
+	if s.afterAcquire != nil {
+		s.afterAcquire()
+	}
+	return l, ok, err
+}
+
+func (s *hookStore) SetRemaining(ctx context.Context, k string, r, lim int, w Window, now time.Time) error {
+	if s.takeDown.Load() {
+		return errDown
+	}
+	return s.MemoryStore.SetRemaining(ctx, k, r, lim, w, now)
+}
+
+func (s *hookStore) Block(ctx context.Context, k string, u time.Time, w Window, now time.Time) error {
+	if s.takeDown.Load() {
+		return errDown
+	}
+	return s.MemoryStore.Block(ctx, k, u, w, now)
+}
+
+func (s *hookStore) down(v bool) {
+	s.takeDown.Store(v)
+	s.usageDown.Store(v)
+}
+
+func newHook(t *testing.T, q Quota, f float64) (*hookStore, *Limiter) {
+	s := &hookStore{MemoryStore: NewMemoryStore()}
+	return s, newTestLimiter(t, q, WithStore(s), WithFailOpen(f), WithSlotPoll(time.Millisecond))
+}
+
+func daily(limit int) Quota { return Quota{Limit: limit, Window: Daily(nil)} }
+
+// A write-back the store fails keeps the outage open: its units are not lost.
+func TestFailOpenWriteBackFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, daily(10), 1)
+		s.down(true)
+		n := 0
+		for range 10 {
+			if l.Allow() {
+				n++
+			}
+		}
+		time.Sleep(time.Second)
+		s.down(false)
+		s.failTakes.Store(1) // the write-back's Take
+		for range 20 {
+			if l.Allow() {
+				n++
+			}
+		}
+		assert.Equal(t, 10, n, "admitted in one day, limit 10")
+	})
+}
+
+// While the outage writes itself into the store, no other call is admitted from
+// a store that does not yet hold the outage's units.
+func TestFailOpenWriteBackRace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, daily(10), 1)
+		s.down(true)
+		var n atomic.Int64
+		for range 10 {
+			if l.Allow() {
+				n.Add(1)
+			}
+		}
+		time.Sleep(time.Second)
+		s.down(false)
+		in, goOn := make(chan struct{}), make(chan struct{})
+		s.beforeTake = func(c int) {
+			if c == 10 { // the write-back
+				close(in)
+				<-goOn
+			}
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if l.Allow() {
+				n.Add(1)
+			}
+		})
+		<-in
+		// Another call while the write-back is in flight: it waits for the outage
+		// or finds the store holding its units; either way it is refused. (Its
+		// wait on the outage's mutex is not one synctest.Wait can see, so the
+		// test does not wait for it to start.)
+		done := make(chan struct{})
+		go func() {
+			if l.Allow() {
+				n.Add(1)
+			}
+			close(done)
+		}()
+		close(goOn)
+		wg.Wait()
+		<-done
+		assert.Equal(t, int64(10), n.Load(), "admitted in one day, limit 10")
+	})
+}
+
+// An older answer of the store that comes back last does not lower what the next
+// outage starts from.
+func TestFailOpenSeenOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, daily(2), 1)
+		var first atomic.Bool
+		first.Store(true)
+		hold := make(chan struct{})
+		s.afterTake = func(int) {
+			if first.CompareAndSwap(true, false) {
+				<-hold
+			}
+		}
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if l.Allow() {
+				n.Add(1)
+			}
+		})
+		synctest.Wait()
+		if l.Allow() {
+			n.Add(1)
+		}
+		close(hold)
+		wg.Wait()
+		s.down(true)
+		for range 5 {
+			if l.Allow() {
+				n.Add(1)
+			}
+		}
+		assert.Equal(t, int64(2), n.Load(), "admitted, limit 2")
+	})
+}
+
+// A lease the store grants while it fails still counts against the local pool.
+func TestFailOpenSlotsInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, Quota{Limit: 100, Window: Daily(nil), Concurrency: 2}, 1)
+		r0, err := l.Acquire(t.Context(), 1)
+		require.NoError(t, err)
+		defer r0()
+		acq, goOn := make(chan struct{}), make(chan struct{})
+		s.afterAcquire = func() {
+			close(acq)
+			<-goOn
+		}
+		var in atomic.Int64
+		in.Store(1)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if r, err := l.Acquire(t.Context(), 1); err == nil {
+				in.Add(1)
+				defer r()
+			}
+			<-goOn
+		})
+		<-acq
+		s.afterAcquire = nil
+		s.down(true)
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		if r, err := l.Acquire(ctx, 1); err == nil {
+			in.Add(1)
+			defer r()
+		}
+		cancel()
+		close(goOn)
+		synctest.Wait()
+		assert.LessOrEqual(t, in.Load(), int64(2), "calls in flight, cap 2")
+		wg.Wait()
+	})
+}
+
+// A day that turns during an outage gives the fail-open fraction again, not the
+// whole limit; one that turned before it frees yesterday's figure.
+func TestFailOpenAcrossMidnight(t *testing.T) {
+	t.Run("outage spans midnight", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sleepUntil(time.Date(2026, 12, 3, 12, 0, 0, 0, PST))
+			s, l := newHook(t, daily(100), 0.1)
+			s.usageDown.Store(true)
+			require.True(t, l.AllowN(90))
+			s.takeDown.Store(true)
+			for l.Allow() {
+			}
+			sleepUntil(time.Date(2026, 12, 4, 0, 1, 0, 0, PST))
+			n := 0
+			for l.Allow() && n < 1000 {
+				n++
+			}
+			assert.Equal(t, 10, n, "day 2 of the outage: a tenth of the limit")
+		})
+	})
+	t.Run("outage starts after midnight", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			sleepUntil(time.Date(2026, 12, 3, 23, 0, 0, 0, PST))
+			s, l := newHook(t, daily(100), 0.5)
+			require.True(t, l.AllowN(100))
+			sleepUntil(time.Date(2026, 12, 4, 0, 5, 0, 0, PST))
+			s.down(true)
+			n := 0
+			for l.Allow() && n < 1000 {
+				n++
+			}
+			assert.Equal(t, 50, n, "yesterday's units do not count today")
+		})
+	})
+}
+
+// A server figure or a block heard during an outage reaches the store when it is
+// back.
+func TestFailOpenTellsTheStore(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		hear func(l *Limiter) error
+	}{
+		{"remaining 0", func(l *Limiter) error { return l.SetRemaining(context.Background(), 0) }},
+		{"blocked an hour", func(l *Limiter) error { return l.Exhaust(context.Background(), time.Now().Add(time.Hour)) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s, l := newHook(t, daily(100), 0.5)
+				s.down(true)
+				require.ErrorIs(t, tt.hear(l), ErrStoreUnavailable)
+				time.Sleep(time.Second)
+				s.down(false)
+				assert.False(t, l.Allow(), "the store forgot what the server said")
+				assert.Nil(t, l.out.Load(), "the outage is over")
+			})
+		})
+	}
+}
+
+// Wait during an outage comes back when the store does, not at the local budget's
+// reset.
+func TestFailOpenWaitProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 12, 3, 12, 0, 0, 0, PST))
+		s, l := newHook(t, daily(100), 0.1)
+		s.down(true)
+		for l.Allow() {
+		}
+		go func() {
+			time.Sleep(time.Minute)
+			s.down(false)
+		}()
+		start := time.Now()
+		require.NoError(t, l.Wait(t.Context()))
+		assert.LessOrEqual(t, time.Since(start), time.Minute+probeEvery)
+	})
+}
+
+// Limits near math.MaxInt: the fraction does not overflow, and an outage admits
+// neither more than remains nor less than its fraction.
+func TestFailOpenHugeLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, daily(math.MaxInt), 0.5)
+		require.True(t, l.AllowN(math.MaxInt-5))
+		s.down(true)
+		assert.False(t, l.AllowN(1<<61), "the outage admitted 2^61 with 5 remaining")
+		assert.True(t, l.AllowN(5))
+		assert.False(t, l.Allow())
+	})
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, daily(math.MaxInt), 1)
+		s.down(true)
+		n := 0
+		for l.Allow() && n < 100 {
+			n++
+		}
+		assert.Equal(t, 100, n)
+	})
+	assert.Equal(t, math.MaxInt, fraction(math.MaxInt, 1))
+	assert.Equal(t, 1, fraction(10, 0.01))
+	assert.Equal(t, 5, fraction(10, 0.5))
+}
