@@ -111,19 +111,20 @@ func WithPacing(burst int) Option {
 }
 
 // WithFailOpen makes the limiter run on a local budget while the store cannot be
-// reached, instead of refusing (the default, fail closed). The budget starts from
+// reached, instead of refusing (the default, fail closed). The budget counts from
 // what the store last said was used and admits at most fraction × the quota's limit
-// more, never past the limit; concurrency slots come from a local pool of fraction ×
-// the concurrency cap, less the slots this limiter still holds in the store (a call
-// needing more slots than the pool has may run alone). The fraction must be in
-// (0, 1].
+// a window itself, never past the limit; concurrency slots come from a local pool
+// of fraction × the concurrency cap, less the slots this limiter holds in the store
+// (a call needing more slots than the pool has may run alone). The fraction must be
+// in (0, 1].
 //
 // During an outage one call at a time, at most once a second or when the local
 // budget refuses, asks the store whether it is back; the others do not wait for a
-// store that is down. When it answers, the limiter writes what it spent locally
-// into the store and goes back to it. Other processes sharing the budget cannot
-// see the local spending until then: with N processes failing open, an outage can
-// admit up to N × fraction × limit more than the store had room for.
+// store that is down. When it answers, the limiter writes what it spent locally,
+// and the server's latest remaining figure and block, into the store and goes back
+// to it. Other processes sharing the budget cannot see the local spending until
+// then: with N processes failing open, an outage can admit up to N × fraction ×
+// limit more than the store had room for.
 func WithFailOpen(fraction float64) Option {
 	return func(l *Limiter) error {
 		if !(fraction > 0 && fraction <= 1) {
