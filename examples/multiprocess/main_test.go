@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary serve as its own worker processes, as the command
-// does.
+// does, and fails the tests if a goroutine outlives them.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if *workerID >= 0 {
@@ -18,7 +20,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func TestRun(t *testing.T) {
