@@ -7,36 +7,45 @@ import (
 	"time"
 )
 
-// probeEvery is how often, during an outage, a fail-open limiter asks its store
-// whether it is back (and sooner when the local budget refuses a call).
-const probeEvery = time.Second
+// Fail-open timing: how often, during an outage, a fail-open limiter asks its
+// store whether it is back (sooner when the local budget refuses a call); how
+// long calls wait while the outage is being written into the store; and how long
+// that write may take before the outage stays open and tries again later.
+const (
+	probeEvery   = time.Second
+	closingWait  = 10 * time.Millisecond
+	writeTimeout = 10 * time.Second
+)
 
 // An outage is a fail-open limiter's local budget while its store cannot be
-// reached. It keeps two ledgers, both in the quota's window: total, the
+// reached. It keeps three ledgers, all in the quota's window: total, the
 // organization's units as this limiter knows them (seeded with what the store
 // last said was used, then every unit admitted here and every figure the server
-// reports), within the quota's limit; and mine, the units admitted here, within
-// the fail-open fraction of the limit. A call is admitted when both have room, so
-// a day (or a rolling window) that turns during the outage starts both afresh.
+// reports), within the quota's limit; mine, the units admitted here, within the
+// fail-open fraction of the limit; and unsent, the units admitted here that the
+// store has not been told of. A call is admitted when total and mine have room,
+// so a day (or a rolling window) that turns during the outage starts afresh.
 //
 // One call at a time, at most once every probeEvery or when the local budget
 // refuses, asks the store whether it is back; the others do not wait for a store
-// that is down. When it answers, the outage writes what it learned into the store
-// (mine's units, the latest server figure, the latest block) and closes, holding
-// its lock meanwhile, so that no call is admitted here that the store does not
-// then count. If the write fails, the outage stays open: a later probe writes
-// again, which can only count units twice, never lose them.
+// that is down. When it answers, the outage is closing: it admits nothing while
+// it writes what it learned into the store (unsent's units, the latest server
+// figure of the current window, the latest block), and then closes; if the write
+// fails, it opens again and a later probe writes the rest.
 type outage struct {
 	mu        sync.Mutex
 	total     ledger
 	mine      ledger
+	unsent    ledger
 	mineLimit int
 
-	remaining int       // the latest server figure heard, -1 for none
-	blocked   time.Time // the latest block heard
-	closed    bool      // written into the store: admits nothing more
-	probing   bool
-	probeAt   time.Time // when the next probe is due
+	remaining   int       // the latest server figure heard, -1 for none
+	remainingAt time.Time // when it was heard
+	blocked     time.Time // the latest block heard
+	closing     bool      // being written into the store: admits nothing for now
+	closed      bool      // written into the store: admits nothing more
+	probing     bool
+	probeAt     time.Time // when the next probe is due
 }
 
 // outage returns the fail-open budget of the current outage, starting one if the
@@ -52,8 +61,10 @@ func (l *Limiter) outage(t time.Time) *outage {
 			when = t
 		}
 		o := &outage{mineLimit: fraction(l.quota.Limit, l.failOpen), remaining: -1, probeAt: t.Add(probeEvery)}
-		// Seeded when the store said so: a day that has turned since frees it.
+		// Seeded when the store said so (a day that has turned since frees it),
+		// and with the units of Takes still in flight, which it may admit.
 		o.total.seed(min(seen, l.quota.Limit), w, when)
+		o.total.seed(min(int(l.taking.Load()), l.quota.Limit), w, t)
 		if until := time.Unix(0, l.blockedUntil.Load()); until.After(t) {
 			o.total.block(until, w, t)
 		}
@@ -75,12 +86,16 @@ func fraction(limit int, f float64) int {
 	return max(1, min(limit, int(v)))
 }
 
-// take admits n units locally; ok is false once the outage has closed.
+// take admits n units locally; ok is false once the outage has closed. While it
+// is closing, it refuses with a ResetAt closingWait away.
 func (o *outage) take(n int, q Quota, t time.Time) (d Decision, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed {
+	switch {
+	case o.closed:
 		return Decision{}, false
+	case o.closing:
+		return Decision{Cost: n, Used: o.total.usage(q.Limit, q.Window, t).Used, ResetAt: t.Add(closingWait), At: t}, true
 	}
 	mine := o.mine.take(n, o.mineLimit, q.Window, t)
 	if !mine.OK {
@@ -90,7 +105,9 @@ func (o *outage) take(n int, q Quota, t time.Time) (d Decision, ok bool) {
 	d = o.total.take(n, q.Limit, q.Window, t)
 	if !d.OK {
 		o.mine.refund(mine, q.Window)
+		return d, true
 	}
+	o.unsent.seed(n, q.Window, t)
 	return d, true
 }
 
@@ -102,13 +119,14 @@ func (o *outage) refund(d Decision, q Quota) {
 	}
 	o.total.refund(d, q.Window)
 	o.mine.refund(d, q.Window)
+	o.unsent.refund(d, q.Window)
 }
 
 func (o *outage) setRemaining(remaining int, q Quota, t time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.total.setRemaining(remaining, q.Limit, q.Window, t)
-	o.remaining = remaining
+	o.remaining, o.remainingAt = remaining, t
 }
 
 func (o *outage) block(until time.Time, q Quota, t time.Time) {
@@ -118,6 +136,13 @@ func (o *outage) block(until time.Time, q Quota, t time.Time) {
 	if until.After(o.blocked) {
 		o.blocked = until
 	}
+}
+
+// isClosing reports whether the outage is being written into the store.
+func (o *outage) isClosing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closing
 }
 
 // blockedAt reports whether a block holds the local budget at t.
@@ -143,28 +168,11 @@ func (o *outage) usage(q Quota, t time.Time) Usage {
 func (o *outage) probe(t time.Time, force bool) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed || o.probing || !force && t.Before(o.probeAt) {
+	if o.closed || o.closing || o.probing || !force && t.Before(o.probeAt) {
 		return false
 	}
 	o.probing = true
 	return true
-}
-
-// closeInto writes what the outage learned into the store with write, holding the
-// outage's lock, and closes it if that worked.
-func (o *outage) closeInto(q Quota, t time.Time, write func(mine, remaining int, blocked time.Time) error) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.probing = false
-	o.probeAt = t.Add(probeEvery)
-	if o.closed {
-		return nil
-	}
-	if err := write(o.mine.usage(o.mineLimit, q.Window, t).Used, o.remaining, o.blocked); err != nil {
-		return err
-	}
-	o.closed = true
-	return nil
 }
 
 // probeFailed ends a probe that found the store still down.
@@ -173,6 +181,53 @@ func (o *outage) probeFailed(t time.Time) {
 	defer o.mu.Unlock()
 	o.probing = false
 	o.probeAt = t.Add(probeEvery)
+}
+
+// outageNews is what an outage has to tell the store.
+type outageNews struct {
+	unsent    int       // units admitted here
+	remaining int       // the server's latest figure of the current window, -1 for none
+	blocked   time.Time // the latest block, zero if it has ended
+}
+
+// startClosing stops the outage admitting and returns what to tell the store.
+func (o *outage) startClosing(q Quota, t time.Time) outageNews {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closing = true
+	n := outageNews{unsent: o.unsent.usage(q.Limit, q.Window, t).Used, remaining: -1}
+	if o.remaining >= 0 && sameWindow(q.Window, o.remainingAt, t) {
+		n.remaining = o.remaining
+	}
+	if o.blocked.After(t) {
+		n.blocked = o.blocked
+	}
+	return n
+}
+
+// sameWindow reports whether a figure heard at a still counts at t: in a calendar
+// day, until the day ends; in a rolling window, for the window's length (it is
+// applied as spent at t, so it frees up late, never early).
+func sameWindow(w Window, a, t time.Time) bool {
+	if w.IsRolling() {
+		return t.Sub(a) < w.Length
+	}
+	return t.Before(NextReset(a, w.Location()))
+}
+
+// finishClosing ends the write: the outage closes, or, if the write failed, opens
+// again without the units the store did take.
+func (o *outage) finishClosing(q Quota, t time.Time, unitsSent bool, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closing, o.probing = false, false
+	o.probeAt = t.Add(probeEvery)
+	if unitsSent {
+		o.unsent = ledger{}
+	}
+	if err == nil {
+		o.closed = true
+	}
 }
 
 // takeDuringOutage admits n units from o's local budget, probing the store when
@@ -199,48 +254,57 @@ func (l *Limiter) endOutage(ctx context.Context, o *outage, t time.Time) bool {
 		o.probeFailed(t)
 		return false
 	}
-	var spent int
-	err := o.closeInto(l.quota, t, func(mine, remaining int, blocked time.Time) error {
-		spent = mine
-		return l.writeOutage(context.WithoutCancel(ctx), mine, remaining, blocked, t)
-	})
+	news := o.startClosing(l.quota, t)
+	// Bounded, since calls wait meanwhile. A write cut short by ctx fails: the
+	// outage keeps its units and writes them again later, which can count them
+	// twice if the store did take them, never lose them.
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	sent, err := l.writeOutage(wctx, news, t)
+	cancel()
+	o.finishClosing(l.quota, t, sent, err)
 	if err != nil {
-		l.logger.Warn("zohoquota: store answered but could not take the units spent locally; staying on the local budget",
-			"key", l.key, "units", spent, "err", err)
+		l.logger.Warn("zohoquota: store answered but could not take what the outage spent; staying on the local budget",
+			"key", l.key, "units", news.unsent, "err", err)
 		return false
 	}
 	l.out.CompareAndSwap(o, nil)
-	l.logger.Info("zohoquota: store back, leaving the local fail-open budget", "key", l.key, "spent_locally", spent)
+	l.logger.Info("zohoquota: store back, leaving the local fail-open budget", "key", l.key, "spent_locally", news.unsent)
 	return true
 }
 
-// writeOutage adds mine units to the store's ledger, then applies the latest
-// server figure (if any) and block (if it has not ended).
-func (l *Limiter) writeOutage(ctx context.Context, mine, remaining int, blocked time.Time, t time.Time) error {
+// writeOutage adds the outage's units to the store's ledger, then applies the
+// server's latest figure and block. sent reports whether the units are in.
+func (l *Limiter) writeOutage(ctx context.Context, news outageNews, t time.Time) (sent bool, err error) {
 	q := l.quota
-	if mine > 0 {
-		d, err := l.store.Take(ctx, l.key, mine, q.Limit, q.Window, t)
+	if news.unsent > 0 {
+		d, err := l.store.Take(ctx, l.key, news.unsent, q.Limit, q.Window, t)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if d.OK {
 			l.seen.note(d, time.Now())
-		} else if err := l.store.SetRemaining(ctx, l.key, max(0, q.Limit-d.Used-mine), q.Limit, q.Window, t); err != nil {
-			// No room (or a block): used goes up by mine all the same, to at most the limit.
-			return err
+		} else {
+			// No room (or a block): used goes up by the units all the same, to at
+			// most the limit. Both are at most the limit: no overflow.
+			used := q.Limit - max(0, q.Limit-d.Used-news.unsent)
+			if err := l.store.SetRemaining(ctx, l.key, q.Limit-used, q.Limit, q.Window, t); err != nil {
+				return false, err
+			}
+			l.seen.raise(used, q.Window, time.Now())
 		}
 	}
-	if remaining >= 0 {
-		if err := l.store.SetRemaining(ctx, l.key, remaining, q.Limit, q.Window, t); err != nil {
-			return err
+	if news.remaining >= 0 {
+		if err := l.store.SetRemaining(ctx, l.key, news.remaining, q.Limit, q.Window, t); err != nil {
+			return true, err
+		}
+		l.seen.raise(q.Limit-news.remaining, q.Window, time.Now())
+	}
+	if !news.blocked.IsZero() {
+		if err := l.store.Block(ctx, l.key, news.blocked, q.Window, t); err != nil {
+			return true, err
 		}
 	}
-	if blocked.After(t) {
-		if err := l.store.Block(ctx, l.key, blocked, q.Window, t); err != nil {
-			return err
-		}
-	}
-	return nil
+	return true, nil
 }
 
 // storeView is what a limiter's store last said was used: the latest answer by
@@ -262,13 +326,13 @@ func (v *storeView) note(d Decision, now time.Time) {
 	v.used, v.at, v.when = d.Used, d.At, now
 }
 
-// raise records a server figure: at least used units are spent.
-func (v *storeView) raise(used int) {
+// raise records a server figure heard at now: at least used units are spent. A
+// figure from an earlier window than now is replaced, not raised.
+func (v *storeView) raise(used int, w Window, now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.used = max(v.used, used)
-	if v.when.IsZero() {
-		v.when = time.Now()
+	if used >= v.used || v.when.IsZero() || !sameWindow(w, v.when, now) {
+		v.used, v.when = used, now
 	}
 }
 

@@ -17,15 +17,20 @@ import (
 // time, made to fail a few times, or paused, to find the fail-open budget's races.
 type hookStore struct {
 	*MemoryStore
-	takeDown, usageDown   atomic.Bool
-	failTakes             atomic.Int64
-	beforeTake, afterTake func(cost int)
-	afterAcquire          func()
+	takeDown, usageDown, setDown, slotsDown atomic.Bool
+	hang                                    atomic.Bool // Take waits for its ctx to end
+	failTakes                               atomic.Int64
+	beforeTake, afterTake                   func(cost int)
+	afterAcquire                            func()
 }
 
 func (s *hookStore) Take(ctx context.Context, k string, c, lim int, w Window, now time.Time) (Decision, error) {
 	if s.takeDown.Load() {
 		return Decision{}, errDown
+	}
+	if s.hang.Load() {
+		<-ctx.Done()
+		return Decision{}, ctx.Err()
 	}
 	if s.failTakes.Load() > 0 {
 		s.failTakes.Add(-1)
@@ -49,7 +54,7 @@ func (s *hookStore) Usage(ctx context.Context, k string, lim int, w Window, now 
 }
 
 func (s *hookStore) AcquireSlots(ctx context.Context, k string, n, lim int, now time.Time) (Lease, bool, error) {
-	if s.takeDown.Load() {
+	if s.slotsDown.Load() {
 		return Lease{}, false, errDown
 	}
 	l, ok, err := s.MemoryStore.AcquireSlots(ctx, k, n, lim, now)
@@ -59,8 +64,15 @@ func (s *hookStore) AcquireSlots(ctx context.Context, k string, n, lim int, now 
 	return l, ok, err
 }
 
+func (s *hookStore) SlotsInUse(ctx context.Context, k string, now time.Time) (int, error) {
+	if s.slotsDown.Load() {
+		return 0, errDown
+	}
+	return s.MemoryStore.SlotsInUse(ctx, k, now)
+}
+
 func (s *hookStore) SetRemaining(ctx context.Context, k string, r, lim int, w Window, now time.Time) error {
-	if s.takeDown.Load() {
+	if s.setDown.Load() {
 		return errDown
 	}
 	return s.MemoryStore.SetRemaining(ctx, k, r, lim, w, now)
@@ -73,9 +85,11 @@ func (s *hookStore) Block(ctx context.Context, k string, u time.Time, w Window, 
 	return s.MemoryStore.Block(ctx, k, u, w, now)
 }
 
+// down switches every method off (or on) but Refund and ReleaseSlots.
 func (s *hookStore) down(v bool) {
-	s.takeDown.Store(v)
-	s.usageDown.Store(v)
+	for _, b := range []*atomic.Bool{&s.takeDown, &s.usageDown, &s.setDown, &s.slotsDown} {
+		b.Store(v)
+	}
 }
 
 func newHook(t *testing.T, q Quota, f float64) (*hookStore, *Limiter) {
@@ -237,7 +251,7 @@ func TestFailOpenAcrossMidnight(t *testing.T) {
 			s, l := newHook(t, daily(100), 0.1)
 			s.usageDown.Store(true)
 			require.True(t, l.AllowN(90))
-			s.takeDown.Store(true)
+			s.down(true)
 			for l.Allow() {
 			}
 			sleepUntil(time.Date(2026, 12, 4, 0, 1, 0, 0, PST))
@@ -330,4 +344,178 @@ func TestFailOpenHugeLimit(t *testing.T) {
 	assert.Equal(t, math.MaxInt, fraction(math.MaxInt, 1))
 	assert.Equal(t, 1, fraction(10, 0.01))
 	assert.Equal(t, 5, fraction(10, 0.5))
+}
+
+// A server figure heard after the last Take seeds the next outage at the time it
+// was heard, not at the Take's: a day that turned in between does not free it.
+func TestFailOpenFigureSeededWhenHeard(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 12, 3, 23, 0, 0, 0, PST))
+		s, l := newHook(t, daily(100), 0.5)
+		require.True(t, l.Allow())
+		sleepUntil(time.Date(2026, 12, 4, 0, 5, 0, 0, PST))
+		require.NoError(t, l.SetRemaining(t.Context(), 0))
+		s.down(true)
+		assert.False(t, l.Allow(), "the store said all 100 were used today")
+	})
+}
+
+// A Take the store admits but the limiter has not yet noted counts in an outage
+// that another call starts meanwhile.
+func TestFailOpenTakeInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, daily(10), 1)
+		require.True(t, l.AllowN(9))
+		var first atomic.Bool
+		first.Store(true)
+		in, hold := make(chan struct{}), make(chan struct{})
+		s.afterTake = func(int) {
+			if first.CompareAndSwap(true, false) {
+				close(in)
+				<-hold
+			}
+		}
+		var n atomic.Int64
+		n.Store(9)
+		done := make(chan struct{})
+		go func() {
+			if l.Allow() {
+				n.Add(1)
+			}
+			close(done)
+		}()
+		<-in
+		s.down(true)
+		for i := 0; i < 20 && l.Allow(); i++ {
+			n.Add(1)
+		}
+		close(hold)
+		<-done
+		assert.LessOrEqual(t, n.Load(), int64(10), "admitted, limit 10")
+	})
+}
+
+// When the store takes figures but not Takes, a figure the outage wrote into it
+// seeds the next outage too.
+func TestFailOpenOnlyTakeFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, daily(100), 0.5)
+		s.down(true)
+		require.Error(t, l.SetRemaining(t.Context(), 0))
+		require.False(t, l.Allow())
+		time.Sleep(time.Second)
+		s.setDown.Store(false)
+		s.usageDown.Store(false)
+		n := 0
+		for l.Allow() && n < 1000 {
+			n++
+		}
+		assert.Zero(t, n, "the server said none remain")
+	})
+}
+
+// A figure heard on one day is not written into the next.
+func TestFailOpenStaleFigure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 12, 3, 23, 50, 0, 0, PST))
+		s, l := newHook(t, daily(100), 0.5)
+		s.down(true)
+		require.Error(t, l.SetRemaining(t.Context(), 0))
+		sleepUntil(time.Date(2026, 12, 4, 0, 10, 0, 0, PST))
+		s.down(false)
+		n := 0
+		for l.Allow() && n < 1000 {
+			n++
+		}
+		assert.Equal(t, 100, n, "a new day")
+	})
+}
+
+// ctxStore fails AcquireSlots for the contexts that carry downKey, so that calls
+// racing through the store and through the local pool meet.
+type ctxStore struct{ *MemoryStore }
+
+type downKey struct{}
+
+func (s ctxStore) AcquireSlots(ctx context.Context, k string, n, lim int, now time.Time) (Lease, bool, error) {
+	if ctx.Value(downKey{}) != nil {
+		return Lease{}, false, errDown
+	}
+	return s.MemoryStore.AcquireSlots(ctx, k, n, lim, now)
+}
+
+// Calls racing through the store and through the local pool never hold more
+// slots than the cap.
+func TestFailOpenSlotsRace(t *testing.T) {
+	l := newTestLimiter(t, Quota{Limit: 1 << 30, Window: Daily(nil), Concurrency: 1},
+		WithStore(ctxStore{NewMemoryStore()}), WithFailOpen(1), WithSlotPoll(time.Microsecond))
+	down := context.WithValue(t.Context(), downKey{}, true)
+	var in, most atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 4 {
+		ctx := t.Context()
+		if i%2 == 1 {
+			ctx = down
+		}
+		wg.Go(func() {
+			for range 500 {
+				p, err := l.AcquirePermit(ctx, 1, 1)
+				if !assert.NoError(t, err) {
+					return
+				}
+				now := in.Add(1)
+				for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+				}
+				in.Add(-1)
+				p.Release()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(1), most.Load(), "calls in flight at once, cap 1")
+}
+
+// A store that hangs while the outage is written into it holds no caller past
+// its context, and the outage goes on when the write fails.
+func TestFailOpenWriteHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, daily(100), 0.5)
+		s.down(true)
+		require.True(t, l.Allow())
+		time.Sleep(probeEvery)
+		s.down(false)
+		s.hang.Store(true)
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		done := make(chan error)
+		go func() { done <- l.Wait(ctx) }() // probes, and writes into the hanging store
+		synctest.Wait()
+		assert.False(t, l.Allow(), "admitted while the outage is being written")
+		assert.Equal(t, start, time.Now(), "Allow waited for the write")
+		require.NoError(t, <-done, "after the failed write, the local budget admits")
+		assert.Equal(t, 100*time.Millisecond, time.Since(start), "Wait held past its deadline")
+		s.hang.Store(false)
+		assert.NotNil(t, l.out.Load(), "the write failed: the outage goes on")
+		assert.Equal(t, 2, outageSpent(l))
+	})
+}
+
+// Usage during an outage reports the local budget and the calls in flight.
+func TestFailOpenUsage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, l := newHook(t, Quota{Limit: 100, Window: Daily(nil), Concurrency: 5}, 0.5)
+		s.down(true)
+		for range 10 {
+			require.True(t, l.Allow())
+		}
+		release, err := l.Acquire(t.Context(), 1)
+		require.NoError(t, err)
+		u, err := l.UsageContext(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 11, u.Used)
+		assert.Equal(t, 39, u.Remaining)
+		assert.Equal(t, 1, u.InFlight)
+		release()
+	})
 }

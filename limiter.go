@@ -49,8 +49,9 @@ type Limiter struct {
 	seen         storeView
 	blockedUntil atomic.Int64
 	// storeSlots is how many slots this limiter holds, or is asking for, in
-	// the store.
+	// the store; taking, how many units its Takes in flight ask for.
 	storeSlots atomic.Int64
+	taking     atomic.Int64
 
 	out atomic.Pointer[outage] // the fail-open budget, while the store cannot be reached
 
@@ -254,9 +255,19 @@ func (l *Limiter) take(ctx context.Context, n int, t time.Time) (d Decision, loc
 		}
 		// The outage is over: ask the store.
 	}
+	if l.failOpen > 0 {
+		// Until noted, units the store may admit count in an outage that another
+		// call starts meanwhile.
+		l.taking.Add(int64(n))
+	}
 	d, err = l.store.Take(ctx, l.key, n, l.quota.Limit, l.quota.Window, t)
 	if err == nil {
 		l.seen.note(d, time.Now())
+	}
+	if l.failOpen > 0 {
+		l.taking.Add(-int64(n))
+	}
+	if err == nil {
 		return d, nil, nil
 	}
 	if ctx.Err() != nil {
@@ -411,6 +422,13 @@ func (l *Limiter) waitN(ctx context.Context, n int, waitQuota bool) (Decision, *
 		if local != nil {
 			wait = min(wait, probeEvery) // the store may be back before then
 		}
+		if local != nil && local.isClosing() {
+			// Not a refusal: the outage is being written into the store.
+			if err := sleep(ctx, closingWait); err != nil {
+				return Decision{}, nil, err
+			}
+			continue
+		}
 		if !waitQuota || hasDeadline && deadline.Before(now.Add(wait)) {
 			// Refused with room in the ledger: the server's block (Exhaust) holds it.
 			blocked := d.Used+n <= l.quota.Limit
@@ -460,7 +478,11 @@ func (l *Limiter) UsageContext(ctx context.Context) (Usage, error) {
 	if err != nil {
 		return u, err
 	}
-	if l.quota.Concurrency > 0 {
+	if l.quota.Concurrency > 0 && l.out.Load() != nil {
+		// The store is down: this limiter's own calls in flight, from both pools.
+		local, _ := l.localSlots.SlotsInUse(ctx, l.slotKey, time.Now())
+		u.InFlight = local + int(l.storeSlots.Load())
+	} else if l.quota.Concurrency > 0 {
 		n, err := l.store.SlotsInUse(ctx, l.slotKey, time.Now())
 		if err != nil {
 			return u, fmt.Errorf("zohoquota: read slots of %q: %w: %w", l.slotKey, ErrStoreUnavailable, err)
@@ -507,7 +529,7 @@ func (l *Limiter) SetRemaining(ctx context.Context, remaining int) error {
 		}
 		return fmt.Errorf("zohoquota: apply remaining %d to %q: %w: %w", remaining, l.key, ErrStoreUnavailable, err)
 	}
-	l.seen.raise(max(0, l.quota.Limit-remaining)) // for the budget of a later outage
+	l.seen.raise(max(0, l.quota.Limit-remaining), l.quota.Window, now) // for the budget of a later outage
 	return nil
 }
 

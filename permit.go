@@ -93,23 +93,24 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool
 			freed = waiter.slotFreed(l.slotKey)
 		}
 		// Slots held from the local pool during an outage are not in the store:
-		// the store may lend only the rest.
-		limit := l.quota.Concurrency
-		if l.localSlots != nil {
-			held, _ := l.localSlots.SlotsInUse(ctx, l.slotKey, time.Now())
-			limit -= held
-		}
+		// the store may lend only the rest. Each pool counts its slots before it
+		// looks at the other's, so that two calls racing through both cannot
+		// both miss each other.
 		var lease Lease
 		var ok bool
 		var err error
-		switch {
-		case l.out.Load() != nil:
+		limit := l.quota.Concurrency
+		if l.out.Load() != nil {
 			err = errOutage // the quota's probes find out when the store is back
-		case limit >= n:
-			// Counted before the call, so that the local pool sees a lease the
-			// store may grant while it fails.
+		} else {
 			l.storeSlots.Add(int64(n))
-			lease, ok, err = l.store.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
+			if l.localSlots != nil {
+				held, _ := l.localSlots.SlotsInUse(ctx, l.slotKey, time.Now())
+				limit -= held
+			}
+			if limit >= n {
+				lease, ok, err = l.store.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
+			}
 			if !ok || err != nil {
 				l.storeSlots.Add(-int64(n))
 			}
@@ -125,13 +126,14 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool
 				l.logger.Warn("zohoquota: store unavailable, taking slots from the local fail-open pool", "key", l.slotKey, "err", err)
 			}
 			// A call needing more slots than the local pool has may still run alone;
-			// slots this limiter still holds in the store count against the pool.
-			limit := max(n, int(float64(l.quota.Concurrency)*l.failOpen)) - int(l.storeSlots.Load())
-			if limit >= n {
-				lease, ok, _ = l.localSlots.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
-				if ok {
+			// slots this limiter holds in the store count against the cap.
+			lease, ok, _ = l.localSlots.AcquireSlots(ctx, l.slotKey, n, max(n, fraction(l.quota.Concurrency, l.failOpen)), time.Now())
+			if ok {
+				held, _ := l.localSlots.SlotsInUse(ctx, l.slotKey, time.Now())
+				if held+int(l.storeSlots.Load()) <= l.quota.Concurrency {
 					return lease, true, nil
 				}
+				_ = l.localSlots.ReleaseSlots(ctx, l.slotKey, lease)
 			}
 			freed = nil // the store's wake-up cannot come while it is down: poll
 		} else if ok {
