@@ -1,6 +1,7 @@
 -- Concurrency leases: a sorted set of lease IDs scored by the Redis time (Unix
 -- microseconds, TIME plus ARGV[2], a shift that is 0 outside this package's
--- tests) at which each expires unless renewed. A lease ID ends in ":<slots>".
+-- tests) at which each expires unless renewed. A lease ID is
+-- "<random>:<limit>:<slots>": the cap it was acquired under, and its slots.
 --
 -- KEYS[1]  the sorted set
 -- ARGV[1]  op: acquire | renew | release | inuse
@@ -54,7 +55,11 @@ if op == 'acquire' then
   return {1, exp, now}
 elseif op == 'renew' then
   if not redis.call('ZSCORE', z, id) then
-    return 0
+    -- Lapsed: take it back if its slots are free under its cap.
+    local limit, n = string.match(id, ':(%d+):(%d+)$')
+    if not limit or (tonumber(limit) > 0 and held() + tonumber(n) > tonumber(limit)) then
+      return 0
+    end
   end
   save()
   return 1

@@ -519,7 +519,9 @@ func (s *Store) AcquireSlots(ctx context.Context, key string, n, limit int, now 
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:]) + ":" + strconv.Itoa(n)
+	// The ID carries the cap, so that a renewal can take a lapsed lease back if
+	// there is room, and ends in the slots, which the script adds up.
+	id := hex.EncodeToString(b[:]) + ":" + strconv.Itoa(limit) + ":" + strconv.Itoa(n)
 	r, err := s.run(ctx, slotsScript, []string{s.tag(key) + ":slots"}, "acquire", micros(s.shift), id, n, limit, micros(s.ttl))
 	if err != nil {
 		return zohoquota.Lease{}, false, err
@@ -534,7 +536,10 @@ func (s *Store) AcquireSlots(ctx context.Context, key string, n, limit int, now 
 }
 
 // RenewSlots implements zohoquota.Store: the lease runs for another TTL from now.
-// It returns an error wrapping ErrLeaseLost when the lease had already expired.
+// A lease that has lapsed (its holder could not renew it in time, say while Redis
+// was down) is taken back when its slots are free under the cap it was acquired
+// with; otherwise RenewSlots returns an error wrapping ErrLeaseLost, and the call
+// holding it runs beyond what Redis counts.
 func (s *Store) RenewSlots(ctx context.Context, key string, l zohoquota.Lease, _ time.Time) error {
 	r, err := s.run(ctx, slotsScript, []string{s.tag(key) + ":slots"}, "renew", micros(s.shift), l.ID, l.Slots, 0, micros(s.ttl))
 	if err != nil {

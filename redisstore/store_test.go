@@ -443,10 +443,26 @@ func TestSlots(t *testing.T) {
 	if n, _ := s.SlotsInUse(ctx, key, now); n != 0 {
 		t.Fatalf("SlotsInUse after the TTL = %d, want 0", n)
 	}
-	if err := s.RenewSlots(ctx, key, b, time.Now()); !errors.Is(err, redisstore.ErrLeaseLost) {
-		t.Fatalf("RenewSlots of a lapsed lease = %v, want ErrLeaseLost", err)
+	// A lapsed lease whose slots are free is taken back by its renewal...
+	if err := s.RenewSlots(ctx, key, b, time.Now()); err != nil {
+		t.Fatalf("RenewSlots of a lapsed lease with room = %v, want it taken back", err)
 	}
-	if _, ok, _ := s.AcquireSlots(ctx, key, 5, 5, now); !ok {
+	if n, _ := s.SlotsInUse(ctx, key, time.Now()); n != 2 {
+		t.Fatalf("SlotsInUse after taking a lease back = %d, want 2", n)
+	}
+	// ... and lost when others hold them meanwhile.
+	time.Sleep(ttl + 50*time.Millisecond)
+	c, ok, err := s.AcquireSlots(ctx, key, 4, 5, time.Now())
+	if err != nil || !ok {
+		t.Fatalf("AcquireSlots(4 of 5) = %v, %v", ok, err)
+	}
+	if err := s.RenewSlots(ctx, key, b, time.Now()); !errors.Is(err, redisstore.ErrLeaseLost) {
+		t.Fatalf("RenewSlots of a lapsed lease without room = %v, want ErrLeaseLost", err)
+	}
+	if err := s.ReleaseSlots(ctx, key, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.AcquireSlots(ctx, key, 5, 5, time.Now()); !ok {
 		t.Fatal("AcquireSlots(5) after every lease ended failed")
 	}
 	if _, ok, _ := s.AcquireSlots(ctx, key+"/other", 5, 0, now); !ok {
