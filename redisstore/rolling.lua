@@ -76,7 +76,7 @@ if head > 0 and head <= now then
 end
 
 local function save(...)
-  redis.call('HSET', h, 'used', used, 'last', now, 'blk', blk, 'head', head, 'tail', tail, 'tu', tu, 'srv', srv, ...)
+  redis.call('HSET', h, 'used', used, 'last', now, 'blk', blk, 'head', head, 'tail', tail, 'tu', tu, ...)
 end
 
 -- add counts n units spent now, in the newest bucket, without writing them; it
@@ -148,13 +148,15 @@ elseif op == 'usage' then
   if dirty then save() end
   return {used, head, blk, now}
 elseif op == 'setrem' then
-  -- A decision made until now may be in the server's figure: it is not refunded.
-  srv = now
   local extra = limit - arg - used
   if extra > 0 then
     spend(extra)
-  elseif v[2] then
+  elseif dirty then
     save()
+  end
+  if v[2] or extra > 0 then
+    -- A decision made until now may be in the server's figure: not refunded.
+    redis.call('HSET', h, 'srv', now)
   end
   return 0
 elseif op == 'block' then
