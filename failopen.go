@@ -39,8 +39,10 @@ type outage struct {
 	unsent    ledger
 	mineLimit int
 
-	remaining   int       // the latest server figure heard, -1 for none
-	remainingAt time.Time // when it was heard
+	// remaining is the latest server figure heard (-1 for none), less the units
+	// admitted here since it was heard at remainingAt.
+	remaining   int
+	remainingAt time.Time
 	blocked     time.Time // the latest block heard
 	closing     bool      // being written into the store: admits nothing for now
 	closed      bool      // written into the store: admits nothing more
@@ -108,6 +110,9 @@ func (o *outage) take(n int, q Quota, t time.Time) (d Decision, ok bool) {
 		return d, true
 	}
 	o.unsent.seed(n, q.Window, t)
+	if o.remaining >= 0 {
+		o.remaining = max(0, o.remaining-n)
+	}
 	return d, true
 }
 
@@ -120,6 +125,9 @@ func (o *outage) refund(d Decision, q Quota) {
 	o.total.refund(d, q.Window)
 	o.mine.refund(d, q.Window)
 	o.unsent.refund(d, q.Window)
+	if o.remaining >= 0 && d.OK && d.At.After(o.remainingAt) {
+		o.remaining = min(q.Limit, o.remaining+d.Cost)
+	}
 }
 
 func (o *outage) setRemaining(remaining int, q Quota, t time.Time) {

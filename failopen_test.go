@@ -519,3 +519,91 @@ func TestFailOpenUsage(t *testing.T) {
 		release()
 	})
 }
+
+// Units admitted during an outage after a server figure count on top of it when
+// the store is back.
+func TestFailOpenFigureThenUnits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 12, 3, 12, 0, 0, 0, PST))
+		s, l := newHook(t, daily(100), 1)
+		s.down(true)
+		require.Error(t, l.SetRemaining(t.Context(), 50))
+		n := 0
+		for l.Allow() && n < 1000 {
+			n++
+		}
+		time.Sleep(probeEvery)
+		s.down(false)
+		m := 0
+		for l.Allow() && m < 1000 {
+			m++
+		}
+		assert.Equal(t, 50, n)
+		assert.Zero(t, m, "50 used by the server's figure and 50 here: none left")
+		assert.Equal(t, 100, l.Usage().Used)
+	})
+}
+
+// A limiter's own calls never hold more slots than the cap, even when the store
+// let a lease lapse (its renewals failed) and would lend the slots again.
+func TestOwnSlotsCapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &lapsingStore{MemoryStore: NewMemoryStore()}
+		l := newTestLimiter(t, Quota{Limit: 1000, Window: Daily(nil), Concurrency: 5}, WithStore(s), WithSlotPoll(time.Millisecond))
+		p1, err := l.AcquirePermit(t.Context(), 1, 5)
+		require.NoError(t, err)
+		s.lapseAll()
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		_, err = l.AcquirePermit(ctx, 1, 5)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "10 slots in flight with a cap of 5")
+		p1.Release()
+		p2, err := l.AcquirePermit(t.Context(), 1, 5)
+		require.NoError(t, err)
+		p2.Release()
+	})
+}
+
+// lapsingStore is a MemoryStore whose leases can be made to lapse at once, as a
+// shared store's do when their holder cannot renew them.
+type lapsingStore struct{ *MemoryStore }
+
+func (s *lapsingStore) lapseAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.slots {
+		p.inUse, p.leases = 0, map[string]int{}
+	}
+}
+
+// slowRefund is a MemoryStore whose Refund takes seconds.
+type slowRefund struct{ *MemoryStore }
+
+func (s slowRefund) Refund(ctx context.Context, k string, d Decision, w Window) error {
+	select {
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.MemoryStore.Refund(ctx, k, d, w)
+}
+
+// A call that gives up waiting for a slot returns at its deadline; the refund of
+// its units goes on meanwhile and lands.
+func TestAcquireDeadlineWithSlowRefund(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := slowRefund{NewMemoryStore()}
+		l := newTestLimiter(t, Quota{Limit: 100, Window: Daily(nil), Concurrency: 1}, WithStore(s))
+		release, err := l.Acquire(t.Context(), 1)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = l.Acquire(ctx, 1)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 100*time.Millisecond, time.Since(start))
+		time.Sleep(6 * time.Second) // past the slow refund
+		assert.Equal(t, 1, l.Usage().Used, "the refund landed")
+		release()
+	})
+}

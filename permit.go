@@ -64,9 +64,7 @@ func (l *Limiter) acquirePermit(ctx context.Context, cost, slots int, waitQuota 
 	}
 	lease, localLease, err := l.waitSlots(ctx, slots)
 	if err != nil {
-		if rerr := l.refund(context.WithoutCancel(ctx), d, local); rerr != nil {
-			l.logger.Warn("zohoquota: refund failed", "key", l.key, "err", rerr)
-		}
+		l.refundAfter(ctx, d, local)
 		return nil, err
 	}
 	p.lease, p.held, p.localLease = lease, true, localLease
@@ -76,6 +74,30 @@ func (l *Limiter) acquirePermit(ctx context.Context, cost, slots int, waitQuota 
 		go p.renew()
 	}
 	return p, nil
+}
+
+// refundTimeout bounds a refund made for a caller whose context has ended.
+const refundTimeout = 10 * time.Second
+
+// refundAfter gives back what d admitted for a call that will not be made. When
+// ctx has ended and the units go back to a shared store, the refund goes on in
+// the background (bounded by refundTimeout), so that the caller gets control back
+// at its deadline.
+func (l *Limiter) refundAfter(ctx context.Context, d Decision, local *outage) {
+	refund := func(ctx context.Context) {
+		if err := l.refund(ctx, d, local); err != nil {
+			l.logger.Warn("zohoquota: refund failed", "key", l.key, "err", err)
+		}
+	}
+	if ctx.Err() == nil || l.mem != nil || local != nil {
+		refund(context.WithoutCancel(ctx)) // in memory, or the caller is waiting anyway
+		return
+	}
+	go func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refundTimeout)
+		defer cancel()
+		refund(rctx)
+	}()
 }
 
 var errOutage = errors.New("zohoquota: store unavailable: running on the fail-open budget")
@@ -97,19 +119,23 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool
 		// looks at the other's, so that two calls racing through both cannot
 		// both miss each other.
 		var lease Lease
-		var ok bool
+		// starved: the local pool, or this limiter's own calls, hold what the store
+		// would lend; their releases may wake no store waiter, so the call also polls.
+		var ok, starved bool
 		var err error
-		limit := l.quota.Concurrency
 		if l.out.Load() != nil {
 			err = errOutage // the quota's probes find out when the store is back
 		} else {
-			l.storeSlots.Add(int64(n))
+			// This limiter's own calls never pass the cap either, even when the
+			// store has let their leases lapse and would lend the slots again.
+			mine := int(l.storeSlots.Add(int64(n)))
+			held := 0
 			if l.localSlots != nil {
-				held, _ := l.localSlots.SlotsInUse(ctx, l.slotKey, time.Now())
-				limit -= held
+				held, _ = l.localSlots.SlotsInUse(ctx, l.slotKey, time.Now())
 			}
-			if limit >= n {
-				lease, ok, err = l.store.AcquireSlots(ctx, l.slotKey, n, limit, time.Now())
+			if starved = mine+held > l.quota.Concurrency; !starved {
+				lease, ok, err = l.store.AcquireSlots(ctx, l.slotKey, n, l.quota.Concurrency-held, time.Now())
+				starved = !ok && held > 0
 			}
 			if !ok || err != nil {
 				l.storeSlots.Add(-int64(n))
@@ -138,16 +164,27 @@ func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool
 			freed = nil // the store's wake-up cannot come while it is down: poll
 		} else if ok {
 			return lease, false, nil
-		} else if limit < n {
-			freed = nil // the local pool frees them, which wakes no one: poll
 		} else if waiter != nil && try == 0 {
 			continue
 		}
 		if freed != nil {
+			var poll <-chan time.Time
+			var timer *time.Timer
+			if starved {
+				timer = time.NewTimer(l.slotPoll)
+				poll = timer.C
+			}
 			select {
 			case <-freed:
+			case <-poll:
 			case <-ctx.Done():
-				return Lease{}, false, ctx.Err()
+				err = ctx.Err()
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			if err != nil {
+				return Lease{}, false, err
 			}
 			continue
 		}

@@ -132,8 +132,8 @@ func WithLeaseTTL(ttl time.Duration) Option {
 // DefaultLeaseTTL is the lease TTL of a Store built without WithLeaseTTL.
 const DefaultLeaseTTL = 30 * time.Second
 
-// ErrLeaseLost is returned by RenewSlots when the lease has already expired (its
-// holder did not renew it in time) or was released.
+// ErrLeaseLost is returned by RenewSlots when the lease has lapsed (its holder did
+// not renew it in time) and its slots are no longer free.
 var ErrLeaseLost = errors.New("zohoquota: redisstore: lease expired or released")
 
 // NewFromClient returns a Store that keeps its keys in the Redis behind c: a
@@ -539,7 +539,9 @@ func (s *Store) AcquireSlots(ctx context.Context, key string, n, limit int, now 
 // A lease that has lapsed (its holder could not renew it in time, say while Redis
 // was down) is taken back when its slots are free under the cap it was acquired
 // with; otherwise RenewSlots returns an error wrapping ErrLeaseLost, and the call
-// holding it runs beyond what Redis counts.
+// holding it runs beyond what Redis counts. Renew only a lease that is held: one
+// renewed after ReleaseSlots is taken back too (a Permit stops renewing before it
+// releases).
 func (s *Store) RenewSlots(ctx context.Context, key string, l zohoquota.Lease, _ time.Time) error {
 	r, err := s.run(ctx, slotsScript, []string{s.tag(key) + ":slots"}, "renew", micros(s.shift), l.ID, l.Slots, 0, micros(s.ttl))
 	if err != nil {
