@@ -261,10 +261,10 @@ func (l *Limiter) take(ctx context.Context, n int, t time.Time) (d Decision, loc
 		l.taking.Add(int64(n))
 	}
 	d, err = l.store.Take(ctx, l.key, n, l.quota.Limit, l.quota.Window, t)
-	if err == nil {
-		l.seen.note(d, time.Now())
-	}
 	if l.failOpen > 0 {
+		if err == nil {
+			l.seen.note(d, time.Now())
+		}
 		l.taking.Add(-int64(n))
 	}
 	if err == nil {
