@@ -65,8 +65,8 @@ func (l *Limiter) outage(t time.Time) *outage {
 		o := &outage{mineLimit: fraction(l.quota.Limit, l.failOpen), remaining: -1, probeAt: t.Add(probeEvery)}
 		// Seeded when the store said so (a day that has turned since frees it),
 		// and with the units of Takes still in flight, which it may admit.
-		o.total.seed(min(seen, l.quota.Limit), w, when)
-		o.total.seed(min(int(l.taking.Load()), l.quota.Limit), w, t)
+		o.total.addSpent(min(seen, l.quota.Limit), w, when)
+		o.total.addSpent(min(int(l.taking.Load()), l.quota.Limit), w, t)
 		if until := time.Unix(0, l.blockedUntil.Load()); until.After(t) {
 			o.total.block(until, w, t)
 		}
@@ -109,7 +109,7 @@ func (o *outage) take(n int, q Quota, t time.Time) (d Decision, ok bool) {
 		o.mine.refund(mine, q.Window)
 		return d, true
 	}
-	o.unsent.seed(n, q.Window, t)
+	o.unsent.addSpent(n, q.Window, t)
 	if o.remaining >= 0 {
 		o.remaining = max(0, o.remaining-n)
 	}

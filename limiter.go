@@ -533,8 +533,8 @@ func (l *Limiter) SetRemaining(ctx context.Context, remaining int) error {
 	return nil
 }
 
-// raise sets a to v if v is larger.
-func raise(a *atomic.Int64, v int64) {
+// atomicMax sets a to v if v is larger.
+func atomicMax(a *atomic.Int64, v int64) {
 	for {
 		old := a.Load()
 		if v <= old || a.CompareAndSwap(old, v) {
@@ -551,7 +551,7 @@ func (l *Limiter) Exhaust(ctx context.Context, until time.Time) error {
 		l.mem.block(until, l.quota.Window, now)
 		return nil
 	}
-	raise(&l.blockedUntil, until.UnixNano()) // for the budget of a later outage
+	atomicMax(&l.blockedUntil, until.UnixNano()) // for the budget of a later outage
 	if o := l.out.Load(); o != nil {
 		o.block(until, l.quota, now)
 	}

@@ -104,7 +104,8 @@ var errOutage = errors.New("zohoquota: store unavailable: running on the fail-op
 
 // waitSlots blocks until n slots are held or ctx ends. When the store fails and
 // the limiter fails open, it holds slots of the local fail-open pool instead
-// (local is then true), trying the store again on every poll.
+// (local is then true). While an outage is current it does not ask the store at
+// all: the quota's probes find out when the store is back.
 func (l *Limiter) waitSlots(ctx context.Context, n int) (lease Lease, local bool, err error) {
 	waiter, _ := l.store.(slotWaiter)
 	for try := 0; ; try++ {

@@ -328,8 +328,9 @@ func (l *ledger) setRemaining(remaining, limit int, w Window, now time.Time) {
 	}
 }
 
-// seed counts units as spent at now: what another ledger reported used.
-func (l *ledger) seed(units int, w Window, now time.Time) {
+// addSpent counts units as spent at now, outside any limit: what a store
+// reported used, or what a fail-open outage has not yet told the store.
+func (l *ledger) addSpent(units int, w Window, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now = l.advance(w, now)
